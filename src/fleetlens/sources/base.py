@@ -1,0 +1,95 @@
+"""The consumer-group interface every MQ transport implements.
+
+A transport hands out ``Delivery`` objects (many MQ messages at once, columnar: no object per
+message) and is told which deliveries are durably handled with ``ack``. Nothing is acknowledged
+before that, so a crash means redelivery, never loss (at-least-once); the ingest worker turns
+redelivery into exactly-once storage by ``event_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+
+@dataclass
+class Delivery:
+    """Messages of one stream (or one Kafka partition) handed out by one read call.
+
+    ``positions[i]`` is the entry id (Redis) or offset (Kafka) of ``payloads[i]``.
+    ``redelivered`` is true when these messages may have been handed out before (a consumer's own
+    pending entries after a restart, entries claimed from a dead consumer, Kafka re-reads after a
+    rebalance): ingest then checks the store for events it already holds.
+    """
+
+    stream: str
+    partition: int
+    positions: list[str]
+    payloads: list[bytes]
+    redelivered: bool = False
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A rejected line on its way to the dead-letter stream."""
+
+    stream: str
+    partition: int
+    position: str
+    line: int
+    event_id: str
+    field: str
+    reason: str
+    raw: bytes
+
+
+@dataclass
+class Lag:
+    """How far a consumer group is behind, per stream (or ``stream/partition``)."""
+
+    undelivered: dict[str, int] = field(default_factory=dict)  # not yet handed to any consumer
+    pending: dict[str, int] = field(default_factory=dict)  # handed out, not yet acknowledged
+
+    @property
+    def total(self) -> int:
+        """Entries not yet acknowledged, over all streams."""
+        return sum(self.undelivered.values()) + sum(self.pending.values())
+
+
+class Source(Protocol):
+    """A consumer in a consumer group of some MQ."""
+
+    def read(self, max_messages: int, timeout_s: float) -> list[Delivery]:
+        """Up to ``max_messages`` messages, waiting at most ``timeout_s`` for the first one."""
+        ...
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Mark the deliveries handled: they are durably stored (or dead-lettered)."""
+        ...
+
+    def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        """Write rejected lines to the dead-letter stream; returns once they are durable there."""
+        ...
+
+    def lag(self) -> Lag:
+        """The group's lag now."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; unacknowledged messages stay pending for redelivery."""
+        ...
+
+
+class Sink(Protocol):
+    """A producer writing payloads (one event or an NDJSON batch each) to an MQ."""
+
+    def send(self, stream: str, payloads: Sequence[bytes], keys: Sequence[str] | None = None) -> None:
+        """Write the payloads, in order; returns once the MQ holds them."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release connections."""
+        ...
