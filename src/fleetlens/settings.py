@@ -34,7 +34,7 @@ class RedisSettings(BaseModel):
     block_ms: int = Field(200, ge=1, description="How long one XREADGROUP call waits for new entries.")
     read_count: int = Field(1000, ge=1, description="Entries asked for per XREADGROUP call.")
     claim_min_idle_ms: int = Field(
-        30_000, ge=100, description="Pending entries idle this long are taken over from a dead consumer (XAUTOCLAIM)."
+        60_000, ge=100, description="Pending entries of another consumer idle this long are taken over (XPENDING + XCLAIM): that consumer is presumed dead."
     )
     claim_every_s: float = Field(5.0, gt=0, description="How often to look for a dead consumer's pending entries.")
     retain_s: int = Field(

@@ -27,6 +27,9 @@ class Delivery:
     positions: list[str]
     payloads: list[bytes]
     redelivered: bool = False
+    # Entries that carry no payload at all (e.g. a stream entry without the ``data`` field): their
+    # payload is b"" and they go to the dead-letter stream as they are.
+    malformed: list["DeadLetter"] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.payloads)

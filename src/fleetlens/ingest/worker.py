@@ -1,0 +1,171 @@
+"""The ingest worker: read → decode → store → dead-letter → acknowledge, with both cores busy.
+
+Two threads overlap the work. The reader pulls deliveries from the MQ, cuts a batch by size
+(``batch_rows`` events) or age (``batch_seconds``), decodes it and puts it on a bounded queue; when
+``max_inflight_batches`` wait there it stops reading (backpressure, bounded memory: the MQ keeps the
+rest). The writer inserts each batch, writes its dead letters, and only then acknowledges it; a
+failing store is retried with backoff for as long as it takes and nothing is acknowledged
+meanwhile. A crash at any point leaves the batch unacknowledged, so it is redelivered; redelivered
+batches are checked against the store by ``event_id`` so nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Callable, TypeVar
+
+import pyarrow as pa
+
+from fleetlens.ingest.batch import Batch, build_batch, estimate_events
+from fleetlens.ingest.stats import IngestStats
+from fleetlens.logsetup import get_logger
+from fleetlens.settings import IngestSettings
+from fleetlens.sources.base import Delivery, Source
+from fleetlens.store import tables
+from fleetlens.store.client import Store
+from fleetlens.store.dedup import drop_stored
+
+log = get_logger(__name__)
+T = TypeVar("T")
+_DONE = object()
+
+
+class Stopped(Exception):
+    """Raised inside a retry loop when the worker is asked to stop before the operation succeeded."""
+
+
+class IngestWorker:
+    """Moves events from one MQ consumer into the store (see the module docstring)."""
+
+    def __init__(self, source: Source, store: Store, settings: IngestSettings, stats: IngestStats | None = None):
+        self.source = source
+        self.store = store
+        self.settings = settings
+        self.stats = stats or IngestStats()
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=settings.max_inflight_batches)
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+        self.error: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, until_idle_s: float | None = None) -> None:
+        """Run until ``stop`` is set (then drain what was read), or until idle for ``until_idle_s``."""
+        self._stop = stop or threading.Event()
+        reader = threading.Thread(target=self._guard(self._read_loop), args=(until_idle_s,), name="ingest-reader")
+        reader.start()
+        try:
+            self._guard(self._write_loop)()
+        finally:
+            self._abort.set()
+            reader.join()
+        if self.error is not None:
+            raise self.error
+
+    def _guard(self, fn: Callable[..., None]) -> Callable[..., None]:
+        def run(*args: object) -> None:
+            try:
+                fn(*args)
+            except Stopped:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - handed to run()'s caller
+                log.exception("ingest worker failed", thread=threading.current_thread().name)
+                self.error = self.error or exc
+                self._abort.set()
+                self._stop.set()
+                self._put(_DONE)
+
+        return run
+
+    def _put(self, item: object) -> None:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if self._abort.is_set():
+                    return
+
+    # -- reader ----------------------------------------------------------------------------------
+
+    def _read_loop(self, until_idle_s: float | None) -> None:
+        pending: list[Delivery] = []
+        events = 0
+        first_at = 0.0
+        idle_since = time.monotonic()
+        while not self._stop.is_set() and not self._abort.is_set():
+            wait = self.settings.batch_seconds - (time.monotonic() - first_at) if pending else self.settings.batch_seconds
+            want = max(1, self.settings.batch_rows - events)
+            deliveries = self._retry("read", lambda: self.source.read(want, max(0.01, wait)))
+            now = time.monotonic()
+            if deliveries:
+                if not pending:
+                    first_at = now
+                pending.extend(deliveries)
+                events += sum(estimate_events(d) for d in deliveries)
+                idle_since = now
+            if pending and (events >= self.settings.batch_rows or now - first_at >= self.settings.batch_seconds):
+                self._put(build_batch(pending))
+                pending, events = [], 0
+            elif not pending and until_idle_s is not None and now - idle_since >= until_idle_s:
+                break
+        if pending and not self._abort.is_set():
+            self._put(build_batch(pending))
+        self._put(_DONE)
+
+    # -- writer ----------------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            self._store_batch(item)  # type: ignore[arg-type]
+
+    def _store_batch(self, batch: Batch) -> None:
+        started = time.monotonic()
+        events, metrics = batch.events, batch.metrics
+        skipped = batch.duplicates_in_batch
+        if batch.redelivered:
+            events, dropped_e = self._retry("dedup events", lambda: drop_stored(self.store, tables.EVENTS, batch.events))
+            metrics, dropped_m = self._retry("dedup metrics", lambda: drop_stored(self.store, tables.METRICS, batch.metrics))
+            skipped += dropped_e + dropped_m
+        self._insert(tables.EVENTS, events)
+        self._insert(tables.METRICS, metrics)
+        if batch.dead_letters:
+            self._insert(tables.REJECTIONS, batch.rejections_table())
+            self._retry("dead-letter", lambda: self.source.dead_letter(batch.dead_letters))
+        self._retry("ack", lambda: self.source.ack(batch.deliveries))
+        self.stats.add(
+            messages=batch.messages,
+            events_stored=events.num_rows,
+            metrics_stored=metrics.num_rows,
+            rejected=len(batch.dead_letters),
+            duplicates_skipped=skipped,
+            batches=1,
+            last_insert_s=time.monotonic() - started,
+        )
+        if skipped:
+            log.info("duplicates skipped", count=skipped, redelivered=batch.redelivered)
+
+    def _insert(self, table: str, data: pa.Table) -> None:
+        if data.num_rows:
+            self._retry(f"insert {table}", lambda: self.store.insert_arrow(table, data))
+
+    def _retry(self, what: str, operation: Callable[[], T]) -> T:
+        """Run ``operation`` until it succeeds, backing off; only a stop request ends the retries."""
+        delay = 0.2
+        attempts = 0
+        while True:
+            try:
+                return operation()
+            except Exception as exc:  # noqa: BLE001 - any store/MQ failure is retried, never dropped
+                attempts += 1
+                self.stats.add(retries=1)
+                log.warning("retrying after failure", operation=what, error=str(exc)[:300], retry_in_s=round(delay, 2))
+                # Asked to stop: give up after a few tries; the batch stays unacknowledged and is redelivered.
+                if self._abort.wait(delay) or (self._stop.is_set() and attempts >= 3):
+                    raise Stopped from exc
+                delay = min(delay * 2, self.settings.insert_retry_max_s)

