@@ -1,0 +1,72 @@
+"""Versioned, idempotent schema migrations recorded in ``schema_migrations``.
+
+A migration is a version, a name and a function rendering its statements for a
+:class:`~fleetlens.store.tables.RenderContext`. Statements must themselves be idempotent
+(``IF NOT EXISTS``, ``ADD COLUMN IF NOT EXISTS``): a process killed between running a migration
+and recording it simply runs it again. Append new migrations; never edit an applied one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fleetlens.store.tables import (
+    DATA_TABLES,
+    SCHEMA_MIGRATIONS,
+    RenderContext,
+    render_create,
+    render_database,
+    render_migrations_table,
+)
+
+if TYPE_CHECKING:
+    from fleetlens.store.client import Store
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: ``statements(ctx)`` returns the DDL to run, in order."""
+
+    version: int
+    name: str
+    statements: Callable[[RenderContext], list[str]]
+
+
+def _initial(ctx: RenderContext) -> list[str]:
+    return [stmt for table in DATA_TABLES for stmt in render_create(table, ctx)]
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "events, metrics and rejections tables", _initial),)
+
+
+def applied_versions(store: Store) -> set[int]:
+    """Versions recorded in ``schema_migrations`` (FINAL: a re-recorded version counts once)."""
+    tbl = store.query_arrow(f"SELECT version FROM `{store.database}`.`{SCHEMA_MIGRATIONS.name}` FINAL")
+    return {int(v) for v in tbl.column("version").to_pylist()} if tbl.num_rows else set()
+
+
+def ensure_schema(store: Store, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Create the database and tables if missing, run pending migrations; return versions run.
+
+    Safe to call on every start and from several processes: every statement is idempotent and
+    ``schema_migrations`` is a ReplacingMergeTree keyed by version.
+    """
+    ctx = store.render_context
+    store.command(render_database(ctx))
+    store.command(render_migrations_table(ctx))
+    done = applied_versions(store)
+    ran = []
+    for migration in sorted(migrations, key=lambda m: m.version):
+        if migration.version in done:
+            continue
+        for stmt in migration.statements(ctx):
+            store.command(stmt)
+        store.command(
+            f"INSERT INTO `{ctx.database}`.`{SCHEMA_MIGRATIONS.name}` (version, name) "
+            "SELECT {version:UInt32}, {name:String}",
+            {"version": migration.version, "name": migration.name},
+        )
+        ran.append(migration.version)
+    return ran

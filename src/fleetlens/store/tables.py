@@ -1,0 +1,240 @@
+"""The store's table families, each defined once and rendered for embedded or cluster mode.
+
+A :class:`TableDef` names the columns, sorting key, partitioning, skip indexes and (for cluster
+mode) the sharding key of one family. :func:`render_create` turns it into DDL:
+
+* embedded / single server: one ``ReplacingMergeTree`` table ``{database}.{name}``;
+* cluster (``RenderContext.cluster`` set): ``{name}_local`` as ``ReplicatedReplacingMergeTree``
+  created ``ON CLUSTER`` on every node, plus a ``Distributed`` table named ``{name}`` over it, so
+  queries and inserts use the same table name in both modes.
+
+Every statement is ``IF NOT EXISTS``: rendering and running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Column types and codecs shared by the families. Timestamps are millisecond UTC (the contract's
+# ts); Delta before ZSTD pays off on the mostly-increasing ts within a sorted part.
+TS = "DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))"
+LC = "LowCardinality(String)"
+STR = "String CODEC(ZSTD(1))"
+ATTRS = "Map(LowCardinality(String), String) CODEC(ZSTD(1))"
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Where and how DDL is rendered.
+
+    ``cluster``: ClickHouse cluster name, or None for embedded chDB / a single server.
+    ``text_index``: True for the full-text ``text`` index on messages (ClickHouse >= 26.2, and chDB
+    4.4), False for the ``tokenbf_v1`` bloom-filter fallback on older servers.
+    """
+
+    database: str
+    cluster: str | None = None
+    text_index: bool = True
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """One table family: columns, keys, indexes; engine-independent."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, type with codec)
+    order_by: tuple[str, ...]
+    partition_by: str
+    shard_key: str  # Distributed sharding expression in cluster mode
+    indexes: tuple[str, ...] = ()  # "name expr TYPE t GRANULARITY g", may use {message_index}
+    version_column: str | None = None  # ReplacingMergeTree version (latest row wins)
+    settings: tuple[tuple[str, str], ...] = field(default=(("index_granularity", "8192"),))
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names in table order."""
+        return [c for c, _ in self.columns]
+
+
+# Logs and business events share one table so a trace by action_id reads one table. ORDER BY
+# serves "events of kind K of service S over an interval"; event_id last makes the sorting key
+# unique per event, which ReplacingMergeTree needs to collapse redelivered copies.
+EVENTS = TableDef(
+    name="events",
+    columns=(
+        ("event_id", "String CODEC(ZSTD(1))"),
+        ("ts", TS),
+        ("kind", LC),
+        ("service", LC),
+        ("app", LC),
+        ("host", LC),
+        ("pod", LC),
+        ("container", LC),
+        ("node", LC),
+        ("level", LC),
+        ("event_type", LC),
+        ("message", "String CODEC(ZSTD(3))"),
+        ("action_id", STR),
+        ("logger", LC),
+        ("source_file", LC),
+        ("line", "Nullable(Int64)"),
+        ("duration_ms", "Nullable(Float64) CODEC(ZSTD(1))"),
+        ("user_id", STR),
+        ("session_id", STR),
+        ("operation", LC),
+        ("page", LC),
+        ("order_id", STR),
+        ("amount", "Nullable(Float64)"),
+        ("currency", LC),
+        ("provider", LC),
+        ("attempt", "Nullable(Int64)"),
+        ("outcome", LC),
+        ("error_code", LC),
+        ("attrs", ATTRS),
+    ),
+    order_by=("kind", "service", "ts", "event_id"),
+    partition_by="toDate(ts)",
+    # One trace on one shard; logs without an action_id spread by event_id instead of piling
+    # onto the shard of ''. Deterministic per event, so a redelivered copy meets its original.
+    shard_key="cityHash64(if(action_id = '', event_id, action_id))",
+    indexes=(
+        "idx_action_id action_id TYPE bloom_filter(0.01) GRANULARITY 1",
+        "idx_user_id user_id TYPE bloom_filter(0.01) GRANULARITY 1",
+        "idx_level level TYPE set(8) GRANULARITY 1",
+        "idx_message message TYPE {message_index}",
+    ),
+)
+
+# "CPU/RAM per host per interval": metric name first, then host, then time.
+METRICS = TableDef(
+    name="metrics",
+    columns=(
+        ("event_id", "String CODEC(ZSTD(1))"),
+        ("ts", TS),
+        ("service", LC),
+        ("app", LC),
+        ("host", LC),
+        ("pod", LC),
+        ("container", LC),
+        ("node", LC),
+        ("name", LC),
+        ("value", "Float64 CODEC(Gorilla, ZSTD(1))"),
+        ("unit", LC),
+        ("attrs", ATTRS),
+    ),
+    order_by=("name", "host", "ts", "event_id"),
+    partition_by="toDate(ts)",
+    shard_key="cityHash64(host)",
+)
+
+# One row per rejected line. (stream, partition, position, line) identifies a rejection, so a
+# redelivered bad payload collapses onto its first rejection (the latest received_at is kept).
+REJECTIONS = TableDef(
+    name="rejections",
+    columns=(
+        ("received_at", TS),
+        ("stream", LC),
+        ("partition", "Int32"),
+        ("position", "String"),
+        ("line", "Int32"),
+        ("event_id", "String"),
+        ("field", LC),
+        ("reason", STR),
+        ("raw", "String CODEC(ZSTD(3))"),
+    ),
+    order_by=("stream", "partition", "position", "line"),
+    partition_by="toDate(received_at)",
+    shard_key="cityHash64(stream, partition, position)",
+    version_column="received_at",
+)
+
+# Applied migrations. Not a family of data: one small table, replicated to every node in cluster
+# mode (see render_migrations_table).
+SCHEMA_MIGRATIONS = TableDef(
+    name="schema_migrations",
+    columns=(
+        ("version", "UInt32"),
+        ("name", "String"),
+        ("applied_at", "DateTime64(3, 'UTC') DEFAULT now64(3)"),
+    ),
+    order_by=("version",),
+    partition_by="tuple()",
+    shard_key="version",
+    settings=(),
+)
+
+DATA_TABLES: tuple[TableDef, ...] = (EVENTS, METRICS, REJECTIONS)
+
+MESSAGE_TEXT_INDEX = "text(tokenizer = splitByNonAlpha, preprocessor = lower(message)) GRANULARITY 100000000"
+MESSAGE_TOKENBF_INDEX = "tokenbf_v1(32768, 3, 0) GRANULARITY 1"
+
+
+def _on_cluster(ctx: RenderContext) -> str:
+    return f" ON CLUSTER '{ctx.cluster}'" if ctx.cluster else ""
+
+
+def _engine(table: TableDef, ctx: RenderContext, zk_path: str, replica: str) -> str:
+    version = table.version_column or ""
+    if not ctx.cluster:
+        return f"ReplacingMergeTree({version})"
+    args = f"'{zk_path}', '{replica}'" + (f", {version}" if version else "")
+    return f"ReplicatedReplacingMergeTree({args})"
+
+
+def _create_storage_table(
+    table: TableDef,
+    ctx: RenderContext,
+    name: str,
+    zk_path: str = "/clickhouse/tables/{shard}/{database}/{table}",
+    replica: str = "{replica}",
+) -> str:
+    message_index = MESSAGE_TEXT_INDEX if ctx.text_index else MESSAGE_TOKENBF_INDEX
+    body = [f"    `{col}` {typ}" for col, typ in table.columns]
+    body += [f"    INDEX {ix.format(message_index=message_index)}" for ix in table.indexes]
+    parts = [
+        f"CREATE TABLE IF NOT EXISTS `{ctx.database}`.`{name}`{_on_cluster(ctx)}\n(\n" + ",\n".join(body) + "\n)",
+        f"ENGINE = {_engine(table, ctx, zk_path, replica)}",
+    ]
+    if table.partition_by != "tuple()":
+        parts.append(f"PARTITION BY {table.partition_by}")
+    parts.append(f"ORDER BY ({', '.join(table.order_by)})")
+    if table.settings:
+        parts.append("SETTINGS " + ", ".join(f"{k} = {v}" for k, v in table.settings))
+    return "\n".join(parts)
+
+
+def local_name(table: TableDef, ctx: RenderContext) -> str:
+    """Name of the table that stores the rows: ``{name}_local`` in cluster mode, else ``{name}``."""
+    return f"{table.name}_local" if ctx.cluster else table.name
+
+
+def render_create(table: TableDef, ctx: RenderContext) -> list[str]:
+    """DDL creating ``table`` in ``ctx``: one statement embedded; local + Distributed in a cluster."""
+    statements = [_create_storage_table(table, ctx, local_name(table, ctx))]
+    if ctx.cluster:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS `{ctx.database}`.`{table.name}`{_on_cluster(ctx)}"
+            f" AS `{ctx.database}`.`{local_name(table, ctx)}`\n"
+            f"ENGINE = Distributed('{ctx.cluster}', '{ctx.database}', '{local_name(table, ctx)}', {table.shard_key})"
+        )
+    return statements
+
+
+def render_database(ctx: RenderContext) -> str:
+    """``CREATE DATABASE IF NOT EXISTS`` for ``ctx.database``."""
+    return f"CREATE DATABASE IF NOT EXISTS `{ctx.database}`{_on_cluster(ctx)}"
+
+
+def render_migrations_table(ctx: RenderContext) -> str:
+    """DDL of ``schema_migrations``.
+
+    In a cluster every node holds a replica of one shared table (no ``{shard}`` in the Keeper path,
+    replica named ``{shard}-{replica}``), so any node knows which migrations ran.
+    """
+    return _create_storage_table(
+        SCHEMA_MIGRATIONS,
+        ctx,
+        SCHEMA_MIGRATIONS.name,
+        zk_path="/clickhouse/tables/all/{database}/{table}",
+        replica="{shard}-{replica}",
+    )
