@@ -51,6 +51,7 @@ class IngestSettings(BaseModel):
     group: str = Field("ingest", description="Consumer group of the ingest workers.")
     consumer: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-ingest",
+        json_schema_extra={"doc_default": "<hostname>-ingest"},
         description="This worker's consumer name. Keep it stable across restarts so a restarted worker "
         "finishes its own pending entries at once.",
     )
@@ -66,7 +67,7 @@ class SimulateSettings(BaseModel):
     """Defaults of the fleet simulator."""
 
     seed: int = Field(42, description="Same seed, same events.")
-    rate: float = Field(2000.0, gt=0, description="Events per second (0 would mean as fast as possible; use --max-rate).")
+    rate: float = Field(2000.0, gt=0, description="Events per second the simulator emits (event time and, in real-time mode, wall clock).")
     users: int = Field(500, ge=1, description="Number of simulated shop users.")
     events_per_message: int = Field(100, ge=1, description="Events per MQ message (1, or an NDJSON batch).")
 
