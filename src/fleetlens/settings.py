@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,7 +22,13 @@ from pydantic_settings import (
 )
 
 
-class RedisSettings(BaseModel):
+class _Group(BaseModel):
+    """A settings group: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedisSettings(_Group):
     """Redis Streams transport (consumer groups)."""
 
     url: str = Field("redis://127.0.0.1:6399/0", description="Redis-protocol server to read from and write to.")
@@ -45,7 +51,7 @@ class RedisSettings(BaseModel):
     )
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(_Group):
     """The ingest worker: batching, memory bound, consumer group."""
 
     group: str = Field("ingest", description="Consumer group of the ingest workers.")
@@ -63,7 +69,7 @@ class IngestSettings(BaseModel):
     insert_retry_max_s: float = Field(30.0, gt=0, description="Longest pause between retries of a failed insert.")
 
 
-class SimulateSettings(BaseModel):
+class SimulateSettings(_Group):
     """Defaults of the fleet simulator."""
 
     seed: int = Field(42, description="Same seed, same events.")
