@@ -126,8 +126,11 @@ class EmbeddedStore(Store):
         import chdb
 
         conn = chdb.connect(str(self.path))
-        # SET lasts for the connection's session: every query on it is bounded.
+        # SET and USE last for the connection's session: every query on it is bounded, and
+        # unqualified table names mean fleetlens' database.
         conn.query(f"SET max_execution_time = {float(self.query_timeout_s)}")
+        conn.query(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+        conn.query(f"USE `{self.database}`")
         self._all.append(conn)
         return conn
 
@@ -214,12 +217,15 @@ class ServerStore(Store):
 
         self.database = database
         self.query_timeout_s = query_timeout_s
+        # clickhouse-connect also speaks to an in-process chDB (``chdb:///path``, used by the tests
+        # to run this class without a server); the HTTP-only options do not apply there.
+        http = {} if url.startswith("chdb:") else {"autogenerate_session_id": False, "send_receive_timeout": int(query_timeout_s) + 30}
         self._client = clickhouse_connect.get_client(
-            dsn=url,
-            autogenerate_session_id=False,
-            settings={"max_execution_time": query_timeout_s},
-            send_receive_timeout=int(query_timeout_s) + 30,
+            dsn=url, database="default", settings={"max_execution_time": query_timeout_s}, **http
         )
+        on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+        self._client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`{on_cluster}")
+        self._client.database = database  # unqualified table names mean fleetlens' database
         self.render_context = RenderContext(database=database, cluster=cluster, text_index=self._has_text_index())
 
     def _has_text_index(self) -> bool:

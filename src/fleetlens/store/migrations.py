@@ -43,7 +43,7 @@ MIGRATIONS: tuple[Migration, ...] = (Migration(1, "events, metrics and rejection
 
 def applied_versions(store: Store) -> set[int]:
     """Versions recorded in ``schema_migrations`` (FINAL: a re-recorded version counts once)."""
-    tbl = store.query_arrow(f"SELECT version FROM `{store.database}`.`{SCHEMA_MIGRATIONS.name}` FINAL")
+    tbl = store.query_arrow(f"SELECT version FROM `{store.database}`.`{SCHEMA_MIGRATIONS}` FINAL")
     return {int(v) for v in tbl.column("version").to_pylist()} if tbl.num_rows else set()
 
 
@@ -64,7 +64,7 @@ def ensure_schema(store: Store, migrations: Sequence[Migration] = MIGRATIONS) ->
         for stmt in migration.statements(ctx):
             store.command(stmt)
         store.command(
-            f"INSERT INTO `{ctx.database}`.`{SCHEMA_MIGRATIONS.name}` (version, name) "
+            f"INSERT INTO `{ctx.database}`.`{SCHEMA_MIGRATIONS}` (version, name) "
             "SELECT {version:UInt32}, {name:String}",
             {"version": migration.version, "name": migration.name},
         )

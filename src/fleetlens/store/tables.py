@@ -59,7 +59,7 @@ class TableDef:
 # Logs and business events share one table so a trace by action_id reads one table. ORDER BY
 # serves "events of kind K of service S over an interval"; event_id last makes the sorting key
 # unique per event, which ReplacingMergeTree needs to collapse redelivered copies.
-EVENTS = TableDef(
+EVENTS_TABLE = TableDef(
     name="events",
     columns=(
         ("event_id", "String CODEC(ZSTD(1))"),
@@ -106,7 +106,7 @@ EVENTS = TableDef(
 )
 
 # "CPU/RAM per host per interval": metric name first, then host, then time.
-METRICS = TableDef(
+METRICS_TABLE = TableDef(
     name="metrics",
     columns=(
         ("event_id", "String CODEC(ZSTD(1))"),
@@ -129,7 +129,7 @@ METRICS = TableDef(
 
 # One row per rejected line. (stream, partition, position, line) identifies a rejection, so a
 # redelivered bad payload collapses onto its first rejection (the latest received_at is kept).
-REJECTIONS = TableDef(
+REJECTIONS_TABLE = TableDef(
     name="rejections",
     columns=(
         ("received_at", TS),
@@ -150,7 +150,7 @@ REJECTIONS = TableDef(
 
 # Applied migrations. Not a family of data: one small table, replicated to every node in cluster
 # mode (see render_migrations_table).
-SCHEMA_MIGRATIONS = TableDef(
+SCHEMA_MIGRATIONS_TABLE = TableDef(
     name="schema_migrations",
     columns=(
         ("version", "UInt32"),
@@ -163,7 +163,13 @@ SCHEMA_MIGRATIONS = TableDef(
     settings=(),
 )
 
-DATA_TABLES: tuple[TableDef, ...] = (EVENTS, METRICS, REJECTIONS)
+DATA_TABLES: tuple[TableDef, ...] = (EVENTS_TABLE, METRICS_TABLE, REJECTIONS_TABLE)
+
+# The names the rest of fleetlens inserts into and queries (same in embedded and cluster mode).
+EVENTS = EVENTS_TABLE.name
+METRICS = METRICS_TABLE.name
+REJECTIONS = REJECTIONS_TABLE.name
+SCHEMA_MIGRATIONS = SCHEMA_MIGRATIONS_TABLE.name
 
 MESSAGE_TEXT_INDEX = "text(tokenizer = splitByNonAlpha, preprocessor = lower(message)) GRANULARITY 100000000"
 MESSAGE_TOKENBF_INDEX = "tokenbf_v1(32768, 3, 0) GRANULARITY 1"
@@ -232,9 +238,9 @@ def render_migrations_table(ctx: RenderContext) -> str:
     replica named ``{shard}-{replica}``), so any node knows which migrations ran.
     """
     return _create_storage_table(
-        SCHEMA_MIGRATIONS,
+        SCHEMA_MIGRATIONS_TABLE,
         ctx,
-        SCHEMA_MIGRATIONS.name,
+        SCHEMA_MIGRATIONS_TABLE.name,
         zk_path="/clickhouse/tables/all/{database}/{table}",
         replica="{shard}-{replica}",
     )
