@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 Params = Mapping[str, Any] | None
 
+EXTERNAL = "__external__"  # how a query names the ``external`` table of Store.query_arrow
+_ARROW_TO_CH = {pa.string(): "String", pa.large_string(): "String", pa.int64(): "Int64", pa.float64(): "Float64"}
+
 
 class StoreError(RuntimeError):
     """The store cannot be used as asked (wrong path, closed, used after fork...)."""
@@ -44,8 +47,14 @@ class Store(ABC):
         """Run a statement returning nothing useful (DDL, INSERT … SELECT, OPTIMIZE)."""
 
     @abstractmethod
-    def query_arrow(self, sql: str, params: Params = None, *, timeout_s: float | None = None) -> pa.Table:
-        """Run a query; the result as an Arrow table (zero columns when it has no rows)."""
+    def query_arrow(
+        self, sql: str, params: Params = None, *, timeout_s: float | None = None, external: pa.Table | None = None
+    ) -> pa.Table:
+        """Run a query; the result as an Arrow table (zero columns when it has no rows).
+
+        ``external``: a table the query reads as the relation ``__external__`` (e.g.
+        ``WHERE id IN (SELECT id FROM __external__)``), passed as Arrow, not as SQL text.
+        """
 
     @abstractmethod
     def insert_arrow(self, table: str, data: pa.Table) -> None:
@@ -167,8 +176,15 @@ class EmbeddedStore(Store):
         with self._connection(timeout_s) as conn:
             conn.query(sql, "Null", params=params_text(params))
 
-    def query_arrow(self, sql: str, params: Params = None, *, timeout_s: float | None = None) -> pa.Table:
+    def query_arrow(
+        self, sql: str, params: Params = None, *, timeout_s: float | None = None, external: pa.Table | None = None
+    ) -> pa.Table:
         """Run a query into Arrow (see :meth:`Store.query_arrow`)."""
+        if external is not None:
+            # Python(name) resolves `fleetlens_external` among the calling frames' locals: chDB
+            # reads the Arrow buffers directly (50k ids: ~10-20 ms, against ~140 ms as a parameter).
+            fleetlens_external = external  # noqa: F841
+            sql = sql.replace(EXTERNAL, "Python(fleetlens_external)")
         with self._connection(timeout_s) as conn:
             return conn.query(sql, "ArrowTable", params=params_text(params))
 
@@ -241,9 +257,25 @@ class ServerStore(Store):
         """Run a statement (see :meth:`Store.command`)."""
         self._client.command(sql, parameters=dict(params or {}), settings=self._settings(timeout_s))
 
-    def query_arrow(self, sql: str, params: Params = None, *, timeout_s: float | None = None) -> pa.Table:
-        """Run a query into Arrow (see :meth:`Store.query_arrow`)."""
-        return self._client.query_arrow(sql, parameters=dict(params or {}), settings=self._settings(timeout_s))
+    def query_arrow(
+        self, sql: str, params: Params = None, *, timeout_s: float | None = None, external: pa.Table | None = None
+    ) -> pa.Table:
+        """Run a query into Arrow (see :meth:`Store.query_arrow`).
+
+        ``external`` travels as one array parameter per column, unnested with ``arrayJoin``.
+        """
+        params = dict(params or {})
+        if external is not None:
+            cols = []
+            for i, name in enumerate(external.column_names):
+                ch_type = _ARROW_TO_CH.get(external.schema.field(name).type)
+                if ch_type is None:
+                    raise TypeError(f"external column {name}: {external.schema.field(name).type} is not supported")
+                params[f"__ext{i}"] = external.column(name).to_pylist()
+                cols.append(f"{{__ext{i}:Array({ch_type})}} AS `{name}`")
+            names = ", ".join(f"`{n}`" for n in external.column_names)
+            sql = sql.replace(EXTERNAL, f"(SELECT {names} FROM (SELECT {', '.join(cols)}) ARRAY JOIN {names})")
+        return self._client.query_arrow(sql, parameters=params, settings=self._settings(timeout_s))
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         """clickhouse-connect's Arrow insert (ArrowStream over HTTP)."""
