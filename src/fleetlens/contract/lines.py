@@ -1,0 +1,129 @@
+"""Split MQ payloads into lines without a Python object per line.
+
+All payloads of one decode call are joined into one buffer; line boundaries, the message and
+line number of every line, and a cheap classification (which lines may take the Arrow fast
+path) are computed with numpy over the whole buffer. Python only touches the lines that look
+unusual (blank, not ``{...}``, suspicious bytes), which are rare in real traffic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+BOM = b"\xef\xbb\xbf"
+_BLANK_BYTES = b" \t\r"
+# Lines longer than this, or with more nesting brackets than this, skip the Arrow fast path:
+# its block reader needs a whole line per block, and its recursive parser crashes (SIGSEGV) on
+# deeply nested input. The reference path (orjson) handles both safely.
+MAX_FAST_LINE_BYTES = 1 << 20
+MAX_FAST_BRACKETS = 256
+_LONG_LINE_BYTES = 4096  # only lines at least this long are counted for brackets
+# Byte sequences that make a line take the reference path: "\u0000" could spell the private key
+# the fast path renames ts to; an escaped quote before ts could make that rename hit a key that
+# merely ends in `"ts`. (NaN/Infinity, which Arrow accepts, are caught after parsing instead:
+# "Inf" is too common in text to screen for.)
+_SUSPICIOUS = (b"\\u0000", b'\\"ts":', b'\\"ts": ')
+
+# Line states.
+FAST, SLOW, BLANK = 0, 1, 2
+
+
+@dataclass
+class LineIndex:
+    """Where every line of a decode call is, and which path it takes.
+
+    ``starts[i]:ends[i]`` are line ``i``'s bytes in ``buf`` (a trailing ``\\r`` excluded),
+    ``message[i]`` is the payload index and ``line_no[i]`` the 0-based line inside it.
+    ``state[i]`` is FAST (``{...}``, clean bytes), SLOW (anything else that is not blank) or
+    BLANK (skipped).
+    """
+
+    buf: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+    message: np.ndarray
+    line_no: np.ndarray
+    state: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def raw(self, i: int) -> bytes:
+        """The original bytes of line ``i`` without its terminator."""
+        return self.buf[self.starts[i] : self.ends[i]]
+
+
+def index_lines(payloads: Sequence[bytes]) -> LineIndex:
+    """Join ``payloads`` and locate, attribute and classify every line."""
+    buf = b"\n".join(payloads)
+    view = np.frombuffer(buf, dtype=np.uint8)
+    newlines = np.flatnonzero(view == 0x0A)
+    starts = np.concatenate(([0], newlines + 1)).astype(np.int64)
+    ends = np.concatenate((newlines, [len(buf)])).astype(np.int64)
+
+    sizes = np.fromiter((len(p) for p in payloads), dtype=np.int64, count=len(payloads))
+    msg_starts = np.concatenate(([0], np.cumsum(sizes + 1)[:-1])) if len(payloads) else sizes
+    message = np.searchsorted(msg_starts, starts, side="right") - 1
+    first_line = np.searchsorted(starts, msg_starts)
+    line_no = np.arange(len(starts), dtype=np.int64) - first_line[message]
+
+    # Drop a trailing "\r" (CRLF) from every line's extent.
+    nonempty = ends > starts
+    last = np.where(nonempty, view[np.maximum(ends - 1, 0)] if len(buf) else 0, 0)
+    ends = ends - ((last == 0x0D) & nonempty)
+
+    length = ends - starts
+    safe_start = np.minimum(starts, max(len(buf) - 1, 0))
+    safe_end = np.maximum(ends - 1, 0)
+    if len(buf):
+        fast = (length >= 2) & (view[safe_start] == 0x7B) & (view[safe_end] == 0x7D)
+    else:
+        fast = np.zeros(len(starts), dtype=bool)
+    fast &= length <= MAX_FAST_LINE_BYTES
+    state = np.where(fast, FAST, SLOW).astype(np.int8)
+
+    for i in np.flatnonzero(~fast):
+        if not buf[starts[i] : ends[i]].strip(_BLANK_BYTES):
+            state[i] = BLANK
+    for i in np.flatnonzero(fast & (length >= _LONG_LINE_BYTES)):
+        line = buf[starts[i] : ends[i]]
+        if line.count(b"{") + line.count(b"[") > MAX_FAST_BRACKETS:
+            state[i] = SLOW
+    _mark_bad_utf8(buf, starts, state)
+    for needle in _SUSPICIOUS:
+        _mark_containing(buf, needle, starts, state)
+    return LineIndex(buf, starts, ends, message, line_no, state)
+
+
+def _line_of(starts: np.ndarray, pos: int) -> int:
+    return int(np.searchsorted(starts, pos, side="right") - 1)
+
+
+def _mark_containing(buf: bytes, needle: bytes, starts: np.ndarray, state: np.ndarray) -> None:
+    """Send every line containing ``needle`` to the reference path (C-speed search)."""
+    pos = buf.find(needle)
+    while pos >= 0:
+        i = _line_of(starts, pos)
+        if state[i] == FAST:
+            state[i] = SLOW
+        nxt = starts[i + 1] if i + 1 < len(starts) else len(buf)
+        pos = buf.find(needle, nxt)
+
+
+def _mark_bad_utf8(buf: bytes, starts: np.ndarray, state: np.ndarray) -> None:
+    """Send every line with invalid UTF-8 to the reference path (Arrow does not check)."""
+    view = memoryview(buf)
+    pos = 0
+    while True:
+        try:
+            str(view[pos:], "utf-8")
+            return
+        except UnicodeDecodeError as exc:
+            i = _line_of(starts, pos + exc.start)
+            state[i] = SLOW
+            if i + 1 >= len(starts):
+                return
+            pos = int(starts[i + 1])
