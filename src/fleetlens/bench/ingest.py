@@ -1,0 +1,143 @@
+"""``fleetlens bench ingest``: end-to-end events/s from Redis Streams into the store.
+
+For each case (NDJSON messages of ``batch`` events; 1 event per message) the same stream is
+consumed twice in one run, by two consumer groups: a raw ``XREADGROUP`` + ``XACK`` loop doing no
+processing at all (the ceiling any consumer can reach), then the real ingest worker (decode,
+dedup, Arrow insert into chDB, acknowledge). A third figure is the store's insert rate alone on
+the already decoded tables. Everything runs on a fresh Redis-protocol server and a fresh chDB
+directory in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from fleetlens.contract.decode import decode_payloads
+from fleetlens.ingest.stats import IngestStats
+from fleetlens.ingest.worker import IngestWorker
+from fleetlens.settings import Settings
+from fleetlens.simulate.runner import generate_payloads
+from fleetlens.sources.redis import RedisStreamSink, RedisStreamSource, connect
+from fleetlens.sources.redis_server import RedisServer, free_port
+from fleetlens.store import tables
+from fleetlens.store.client import Store, open_store
+
+
+def _raw_consume(client, stream: str, expected: int, count: int) -> float:
+    """Seconds a bare XREADGROUP + XACK loop takes to drain ``expected`` entries."""
+    client.xgroup_create(stream, "raw", id="0")
+    seen = 0
+    started = time.perf_counter()
+    while seen < expected:
+        response = client.xreadgroup("raw", "raw-1", {stream: ">"}, count=count, block=100)
+        for _stream, entries in response or []:
+            if entries:
+                client.xack(stream, "raw", *[entry_id for entry_id, _ in entries])
+                seen += len(entries)
+    return time.perf_counter() - started
+
+
+def _ingest(settings: Settings, client, store: Store, stream: str, expected_events: int) -> tuple[float, IngestStats]:
+    """Seconds the ingest worker takes until every event of ``stream`` is stored and acknowledged."""
+    source = RedisStreamSource(client, [stream], "ingest", "bench-1", settings.dlq_stream, settings.redis)
+    stats = IngestStats()
+    worker = IngestWorker(source, store, settings.ingest, stats)
+    started = time.perf_counter()
+    import threading
+
+    stop = threading.Event()
+    runner = threading.Thread(target=worker.run, args=(stop,), name="bench-ingest")
+    runner.start()
+    while stats.stored < expected_events and runner.is_alive():
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    runner.join()
+    if worker.error:
+        raise worker.error
+    return elapsed, stats
+
+
+def _insert_only(store: Store, payloads: list[bytes], batch_rows: int) -> tuple[float, int]:
+    """Seconds to insert the decoded tables of ``payloads`` in ``batch_rows`` chunks, and the row count."""
+    decoded = decode_payloads(payloads)
+    chunks: list[tuple[str, pa.Table]] = []
+    for name, table in ((tables.EVENTS, decoded.events), (tables.METRICS, decoded.metrics)):
+        chunks.extend((name, table.slice(i, batch_rows)) for i in range(0, table.num_rows, batch_rows))
+    started = time.perf_counter()
+    for name, chunk in chunks:
+        store.insert_arrow(name, chunk)
+    return time.perf_counter() - started, decoded.events.num_rows + decoded.metrics.num_rows
+
+
+def run_ingest_bench(settings: Settings, events: int, single_messages: int, batch: int) -> dict[str, dict[str, float]]:
+    """Measure every case; returns figures per case (rates in events or messages per second)."""
+    workdir = Path(tempfile.mkdtemp(prefix="fleetlens-bench-"))
+    bench_settings = settings.model_copy(update={"data_dir": workdir, "clickhouse_url": None})
+    server = RedisServer(free_port(), workdir / "redis").start()
+    store = open_store(bench_settings)
+    client = connect(server.url)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        cases = [
+            (f"ndjson{batch}", generate_payloads(events, events_per_message=batch, seed=1)),
+            ("single", generate_payloads(single_messages, events_per_message=1, seed=2)),
+        ]
+        for name, payloads in cases:
+            n_events = sum(p.count(b"\n") + 1 for p in payloads)
+            stream = f"bench.{name}"
+            started = time.perf_counter()
+            RedisStreamSink(client, pipeline_size=2000).send(stream, payloads)
+            produce_s = time.perf_counter() - started
+            raw_s = _raw_consume(client, stream, len(payloads), settings.redis.read_count)
+            ingest_s, stats = _ingest(bench_settings, client, store, stream, n_events)
+            insert_s, rows = _insert_only(store, payloads, settings.ingest.batch_rows)
+            results[name] = {
+                "messages": len(payloads),
+                "events": n_events,
+                "produce_events_per_s": n_events / produce_s,
+                "raw_xreadgroup_msgs_per_s": len(payloads) / raw_s,
+                "raw_xreadgroup_events_per_s": n_events / raw_s,
+                "ingest_events_per_s": stats.stored / ingest_s,
+                "ingest_vs_raw": (stats.stored / ingest_s) / (n_events / raw_s),
+                "store_insert_rows_per_s": rows / insert_s,
+                "stored": stats.stored,
+            }
+            for table in (tables.EVENTS, tables.METRICS):
+                store.command(f"TRUNCATE TABLE {table}")
+    finally:
+        client.close()
+        store.close()
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+def print_ingest_bench(settings: Settings, events: int, single_messages: int, batch: int) -> None:
+    """Run the benchmark and print a table (and the machine it ran on)."""
+    import os
+    import platform
+
+    from rich.console import Console
+    from rich.table import Table
+
+    results = run_ingest_bench(settings, events, single_messages, batch)
+    table = Table(title=f"fleetlens bench ingest ({os.cpu_count()} cores, {platform.machine()}, {time.strftime('%Y-%m-%d')})")
+    for column in ("case", "events", "produce ev/s", "raw XREADGROUP+XACK ev/s", "ingest e2e ev/s", "ingest/raw", "store insert rows/s"):
+        table.add_column(column, justify="right")
+    for name, r in results.items():
+        table.add_row(
+            name,
+            f"{r['events']:,}",
+            f"{r['produce_events_per_s']:,.0f}",
+            f"{r['raw_xreadgroup_events_per_s']:,.0f}",
+            f"{r['ingest_events_per_s']:,.0f}",
+            f"{r['ingest_vs_raw']:.0%}",
+            f"{r['store_insert_rows_per_s']:,.0f}",
+        )
+    Console().print(table)
