@@ -18,7 +18,7 @@ PAGES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity hash: pods cache event prototypes per template
 class LogTemplate:
     """One kind of log line a service writes.
 
@@ -175,7 +175,7 @@ CORE_SERVICES: tuple[ServiceSpec, ...] = (
             (0.01, T("warn", "notification", "notification.mail", "internal/mail/sender.go", 93, "smtp 421 4.7.0 try again later, requeued {template} for {u}")),
         ),
         errors=(
-            T("error", "exception", "notification.mail", "internal/mail/sender.go", 101, "panic: runtime error: invalid memory address or nil pointer dereference [recovered]\ngoroutine 1893 [running]:\nmain.(*Sender).Send(0xc000182000, {0xc0004a6000})\n\t/app/internal/mail/sender.go:101 +0x1c5"),
+            T("error", "exception", "notification.mail", "internal/mail/sender.go", 101, "panic: runtime error: invalid memory address or nil pointer dereference [recovered]\ngoroutine 1893 [running]:\nmain.(*Sender).Send(0xc000182000, {{0xc0004a6000}})\n\t/app/internal/mail/sender.go:101 +0x1c5"),
         ),
     ),
 )
@@ -225,7 +225,7 @@ class Host:
 class Pod:
     """A replica of a service on a host; ``base`` holds the envelope fields of its events."""
 
-    __slots__ = ("service", "name", "host", "base", "load", "cum_load", "mem_base", "mem_limit")
+    __slots__ = ("service", "name", "host", "base", "load", "cum_load", "mem_base", "mem_limit", "protos")
 
     def __init__(self, service: ServiceSpec, replica: int, host: Host, rng: random.Random):
         self.service = service.name
@@ -240,6 +240,7 @@ class Pod:
         self.cum_load = 0
         self.mem_base = service.mem_mib * 1024**2
         self.mem_limit = 2 * self.mem_base
+        self.protos: dict[LogTemplate, dict] = {}  # log event prototypes, filled by the generator
 
 
 class User:
