@@ -10,12 +10,12 @@ Public API (see ``docs/simulator.md``)::
 
 from fleetlens.simulate.config import SimulationConfig, parse_start
 from fleetlens.simulate.generator import Simulator, format_ts
-from fleetlens.simulate.runner import SimulationSummary, encode_messages, generate_payloads, run_simulation, write_labels
+from fleetlens.simulate.runner import SimulationSummary, encode_lines, encode_messages, generate_payloads, run_simulation, write_labels
 from fleetlens.simulate.scenarios import SCENARIOS, ScenarioSpec
 from fleetlens.simulate.sinks import FileSink, ListSink, RedisStreamSink, open_sink, stdout_sink
 
 __all__ = [
     "SCENARIOS", "FileSink", "ListSink", "RedisStreamSink", "ScenarioSpec", "SimulationConfig", "SimulationSummary",
-    "Simulator", "encode_messages", "format_ts", "generate_payloads", "open_sink", "parse_start", "run_simulation",
+    "Simulator", "encode_lines", "encode_messages", "format_ts", "generate_payloads", "open_sink", "parse_start", "run_simulation",
     "stdout_sink", "write_labels",
 ]

@@ -488,7 +488,13 @@ class Simulator:
             ev["duration_ms"] = duration
         ev["message"] = tmpl.message.format_map(ctx)
         pod.load += 1
-        self._put(t, ev, tag)
+        # inlined self._put: this is the hottest path
+        k = t // BUCKET_MS
+        bucket = self._buckets.get(k)
+        if bucket is None:
+            self._buckets[k] = bucket = []
+        bucket.append((t, ev, tag))
+        self._made += 1
         return t + 1
 
     def _log_named(self, t: int, service: str, name: str, ctx: dict[str, Any], keep_d: bool = False) -> int:

@@ -41,10 +41,24 @@ class SimulationSummary:
         return {**asdict(self), "events_per_second": round(self.events_per_second, 1)}
 
 
+_SEP = b'},{"event_id":'
+_NL_SEP = b'}\n{"event_id":'
+
+
+def encode_lines(events: Sequence[dict[str, Any]]) -> list[bytes]:
+    """One compact JSON object per event, each starting with ``event_id`` (as every simulated event does).
+
+    One ``orjson.dumps`` of the whole list is ~2x cheaper than one call per event; the array is cut
+    at ``},{"event_id":``, which cannot occur inside a JSON string (its quotes would be escaped).
+    """
+    if not events:
+        return []
+    return orjson.dumps(events)[1:-1].replace(_SEP, _NL_SEP).split(b"\n")  # orjson never writes a raw newline
+
+
 def encode_messages(events: Sequence[dict[str, Any]], events_per_message: int) -> list[bytes]:
     """MQ payloads: one JSON object each, or NDJSON batches of ``events_per_message`` (the last may be short)."""
-    dumps = orjson.dumps
-    lines = [dumps(e) for e in events]
+    lines = encode_lines(events)
     if events_per_message == 1:
         return lines
     join = b"\n".join
