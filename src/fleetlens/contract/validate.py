@@ -149,25 +149,28 @@ CHECKS: list[Check] = [
 ]
 
 _TS_STR_PARSED = c("ts_str").str.to_datetime("%+", time_zone="UTC", time_unit="ms", strict=False).dt.epoch("ms")
+_DERIVED = {
+    "ts_ms": pl.coalesce(_TS_STR_PARSED, c("ts_int")),
+    "level_n": c("level").str.to_lowercase().replace(LEVEL_ALIASES),
+}
+# Index of the first failing check per row (null: valid). Built once: building it is not free.
+_FIRST_FAIL = pl.coalesce([pl.when(chk.fails).then(pl.lit(i, pl.Int32)) for i, chk in enumerate(CHECKS)])
+_REJECTION = {
+    "eid": pl.when(c("event_id").str.len_chars() <= MAX_EVENT_ID_CHARS).then(c("event_id")).otherwise(pl.lit("")).fill_null(""),
+    "field": c("_fail").replace_strict(list(range(len(CHECKS))), [chk.field for chk in CHECKS], return_dtype=pl.String),
+    "reason": pl.coalesce([pl.when(c("_fail") == i).then(chk.reason.cast(pl.String)) for i, chk in enumerate(CHECKS)]),
+}
 
 
-def _derived(df: pl.DataFrame, attrs: pl.DataFrame) -> pl.DataFrame:
-    """Columns the checks and the output need: parsed ts, normalized level, a too-long attrs key."""
-    bad = (
+def _bad_keys(attrs: pl.DataFrame) -> pl.DataFrame:
+    """Per row, the first attribute key longer than MAX_ATTR_KEY_CHARS (rows with one only)."""
+    return (
         attrs.lazy()
         .filter(c("key").str.len_chars() > MAX_ATTR_KEY_CHARS)
         .group_by("_row")
-        .agg(bad_key=c("key").first())
+        .agg(bad_key=c("key").min())
         .collect()
     )
-    level = c("level").str.to_lowercase()
-    df = df.with_columns(
-        ts_ms=pl.coalesce(_TS_STR_PARSED, c("ts_int")),
-        level_n=level.replace(LEVEL_ALIASES),
-    )
-    if bad.height:
-        return df.join(bad, on="_row", how="left", maintain_order="left")
-    return df.with_columns(bad_key=pl.lit(None, pl.String))
 
 
 @dataclass
@@ -181,29 +184,24 @@ class Validated:
 
 def validate(raw: RawBatch) -> Validated:
     """Run ``CHECKS`` over ``raw`` (rows sorted by ``_row``) and build the output tables."""
-    df = _derived(pl.from_arrow(raw.rows), pl.from_arrow(raw.attrs))
-    first_fail = pl.coalesce([pl.when(chk.fails).then(pl.lit(i, pl.Int32)) for i, chk in enumerate(CHECKS)])
-    df = df.with_columns(_fail=first_fail)
-    bad = df.filter(c("_fail").is_not_null())
+    attrs = pl.from_arrow(raw.attrs)
+    df = pl.from_arrow(raw.rows).with_columns(**_DERIVED)
+    bad_keys = _bad_keys(attrs)
+    if bad_keys.height:
+        df = df.join(bad_keys, on="_row", how="left", maintain_order="left")
+    else:
+        df = df.with_columns(bad_key=pl.lit(None, pl.String))
+    df = df.with_columns(_fail=_FIRST_FAIL)
+    rows = raw.rows
     rejected = []
-    if bad.height:
-        reasons = bad.select(
-            "_row",
-            eid=pl.when(c("event_id").str.len_chars() <= MAX_EVENT_ID_CHARS).then(c("event_id")).otherwise(pl.lit("")).fill_null(""),
-            field=c("_fail").replace_strict(list(range(len(CHECKS))), [chk.field for chk in CHECKS], return_dtype=pl.String),
-            reason=pl.coalesce([pl.when(c("_fail") == i).then(chk.reason.cast(pl.String)) for i, chk in enumerate(CHECKS)]),
-        )
-        rejected = list(reasons.iter_rows())
-    good = df.filter(c("_fail").is_null()).select("_row", "kind", "ts_ms", "level_n")
-    valid_rows = good["_row"].to_numpy()
-    rows = raw.rows.take(pa.array(np.searchsorted(raw.rows.column("_row").to_numpy(), valid_rows)))
-    is_metric = (good["kind"] == "metric").to_numpy()
-    ctx = _Context(rows, good, raw.attrs)
-    return Validated(
-        events=ctx.table(EVENTS_SCHEMA, ~is_metric),
-        metrics=ctx.table(METRICS_SCHEMA, is_metric),
-        rejected=rejected,
-    )
+    if df["_fail"].null_count() < df.height:
+        bad = df.filter(c("_fail").is_not_null())
+        rejected = list(bad.select("_row", **_REJECTION).iter_rows())
+        keep = df["_fail"].is_null()
+        df = df.filter(keep)
+        rows = rows.filter(keep.to_arrow())
+        attrs = attrs.join(df.select("_row"), on="_row", how="semi")
+    return _Output(rows, df, attrs).validated(rejected)
 
 
 def format_number(f: pl.Expr) -> pl.Expr:
@@ -212,90 +210,107 @@ def format_number(f: pl.Expr) -> pl.Expr:
     return pl.when(integral).then(f.cast(pl.Int64).cast(pl.String)).otherwise(f.cast(pl.String))
 
 
-def _attr_value() -> pl.Expr:
-    return pl.coalesce(
-        c("s"),
-        c("i").cast(pl.String),
-        format_number(c("f")),
-        pl.when(c("b")).then(pl.lit("true")).when(c("b").not_()).then(pl.lit("false")),
-    )
+_ATTR_VALUE = pl.coalesce(
+    c("s"),
+    c("i").cast(pl.String),
+    format_number(c("f")),
+    pl.when(c("b")).then(pl.lit("true")).when(c("b").not_()).then(pl.lit("false")),
+)
+_NOT_ATTRS = {"_row", "kind", "ts_int", "ts_str"}
 
 
-class _Context:
-    """The valid rows, normalized, from which each output table takes its rows and columns."""
+class _Output:
+    """Builds the output tables from the valid rows (``rows``, and ``df`` with derived columns)."""
 
-    def __init__(self, rows: pa.Table, good: pl.DataFrame, attrs: pa.Table) -> None:
+    def __init__(self, rows: pa.Table, df: pl.DataFrame, attrs: pl.DataFrame) -> None:
         self.rows = rows
-        self.good = good
-        self.message, truncated = _truncate_messages(rows.column("message"))
+        self.row_ids = df["_row"].to_numpy()
+        self.is_metric = (df["kind"] == "metric").to_numpy()
+        message, truncated = _truncate_messages(rows.column("message"))
         self.columns = {
-            "ts": pa.array(good["ts_ms"].to_numpy(), pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
-            "level": good["level_n"].to_arrow().cast(pa.string()),
+            "ts": pa.array(df["ts_ms"].to_numpy(), pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+            "level": df["level_n"].to_arrow().cast(pa.string()),
             "currency": pc.utf8_upper(rows.column("currency")),
-            "message": self.message,
+            "message": message,
         }
-        self.attrs = (
-            pl.from_arrow(attrs)
-            .lazy()
-            .select("_row", "key", "src", value=_attr_value())
-            .collect()
-        )
+        self.entries = self._entries(attrs, truncated)
+
+    def validated(self, rejected: list) -> Validated:
+        return Validated(self._table(EVENTS_SCHEMA, ~self.is_metric), self._table(METRICS_SCHEMA, self.is_metric), rejected)
+
+    def _entries(self, attrs: pl.DataFrame, truncated: list[tuple[int, int]]) -> pl.DataFrame:
+        """All attribute entries of the valid rows, one per (row, key), sorted by row and key.
+
+        Sources, by precedence: decoder flags (truncated), the attrs object, unknown top-level
+        fields, and contract fields the row's table has no column for (e.g. a metric's message).
+        """
+        parts = [attrs.select("_row", "key", "src", value=_ATTR_VALUE)]
         if truncated:
-            row_ids = rows.column("_row").to_numpy()
-            self.attrs = pl.concat(
-                [self.attrs, pl.DataFrame({"_row": [int(row_ids[i]) for i, _ in truncated], "key": "truncated",
-                                            "src": SRC_DECODER, "value": [str(n) for _, n in truncated]},
-                                           schema=self.attrs.schema)]
-            )
+            parts.append(pl.DataFrame(
+                {"_row": [int(self.row_ids[i]) for i, _ in truncated], "key": "truncated",
+                 "src": SRC_DECODER, "value": [str(n) for _, n in truncated]},
+                schema=parts[0].schema,
+            ))
+        for schema, mask in ((EVENTS_SCHEMA, ~self.is_metric), (METRICS_SCHEMA, self.is_metric)):
+            if not mask.any():
+                continue
+            foreign = [n for n in self.rows.column_names if n not in schema.names and n not in _NOT_ATTRS]
+            sub = self.rows.select(["_row", *foreign])
+            if not mask.all():
+                sub = sub.filter(pa.array(mask))
+            present = [n for n in foreign if sub.column(n).null_count < sub.num_rows]
+            if present:
+                parts.append(_foreign_entries(pl.from_arrow(sub.select(["_row", *present]))))
+        entries = pl.concat(parts, how="vertical_relaxed")
+        return entries.sort("_row", "key", "src").unique(["_row", "key"], keep="first", maintain_order=True)
 
-    def column(self, name: str, typ: pa.DataType, mask: pa.Array) -> pa.Array:
-        col = self.columns.get(name)
-        if col is None:
-            col = self.rows.column(name)
-        col = pc.filter(col, mask)
-        if isinstance(col, pa.ChunkedArray):
-            col = col.combine_chunks()
-        if pa.types.is_string(typ):
-            col = pc.fill_null(col.cast(typ), "")
-        return col.cast(typ)
-
-    def table(self, schema: pa.Schema, mask_np: np.ndarray) -> pa.Table:
-        mask = pa.array(mask_np, pa.bool_())
-        arrays = [
-            self._attrs_map(schema, mask_np) if f.name == "attrs" else self.column(f.name, f.type, mask)
-            for f in schema
-        ]
+    def _table(self, schema: pa.Schema, mask_np: np.ndarray) -> pa.Table:
+        if mask_np.all():
+            mask = None
+        else:
+            mask = pa.array(mask_np, pa.bool_())
+        arrays = []
+        for f in schema:
+            if f.name == "attrs":
+                arrays.append(self._attrs_map(mask_np))
+                continue
+            col = self.columns.get(f.name)
+            if col is None:
+                col = self.rows.column(f.name)
+            if mask is not None:
+                col = col.filter(mask)
+            if pa.types.is_string(f.type):
+                col = pc.fill_null(col.cast(f.type), "")
+            arrays.append(col.cast(f.type))
         return pa.Table.from_arrays(arrays, schema=schema)
 
-    def _attrs_map(self, schema: pa.Schema, mask_np: np.ndarray) -> pa.Array:
-        """The attrs map of the rows in ``mask_np``: parsed attributes, decoder flags and the
-        contract fields ``schema`` has no column for, one value per key (lowest ``src`` wins)."""
-        rows = self.good["_row"].to_numpy()[mask_np]
-        foreign = [n for n in self.rows.column_names if n not in schema.names and n not in ("_row", "kind", "ts_int", "ts_str")]
-        sub = pl.from_arrow(pa.table({"_row": self.rows.column("_row"), **{n: self.rows.column(n) for n in foreign}}))
-        sub = sub.filter(c("_row").is_in(rows))
-        parts = [self.attrs.filter(c("_row").is_in(rows))]
-        for name in foreign:
-            col = sub[name]
-            if col.null_count() == len(col):
-                continue
-            value = format_number(c(name)) if col.dtype.is_float() else c(name).cast(pl.String)
-            parts.append(
-                sub.filter(c(name).is_not_null()).select(
-                    "_row", key=pl.lit(name), src=pl.lit(SRC_FOREIGN, pl.Int8), value=value
-                )
-            )
-        long = (
-            pl.concat(parts, how="vertical_relaxed")
-            .sort("_row", "key", "src")
-            .unique(["_row", "key"], keep="first", maintain_order=True)
-        )
-        entry_rows = long["_row"].to_numpy()
-        offsets = np.searchsorted(entry_rows, rows).astype(np.int32)
-        offsets = np.append(offsets, np.int32(len(entry_rows)))
-        keys = long["key"].to_arrow().cast(pa.string())
-        values = long["value"].to_arrow().cast(pa.string())
+    def _attrs_map(self, mask_np: np.ndarray) -> pa.Array:
+        rows = self.row_ids[mask_np]
+        entry_rows = self.entries["_row"].to_numpy()
+        in_table = mask_np[np.searchsorted(self.row_ids, entry_rows)] if len(entry_rows) else np.zeros(0, bool)
+        mine = self.entries.filter(pl.Series(in_table))
+        offsets = np.searchsorted(mine["_row"].to_numpy(), rows).astype(np.int32)
+        offsets = np.append(offsets, np.int32(mine.height))
+        keys = mine["key"].to_arrow().cast(pa.string())
+        values = mine["value"].to_arrow().cast(pa.string())
         return pa.MapArray.from_arrays(pa.array(offsets), keys, values, type=ATTRS_TYPE)
+
+
+def _foreign_entries(df: pl.DataFrame) -> pl.DataFrame:
+    """Attribute entries (long form) for every non-null value of ``df``'s columns but ``_row``."""
+    as_text = [
+        (format_number(c(n)) if dt.is_float() else c(n).cast(pl.String)).alias(n)
+        for n, dt in df.schema.items()
+        if n != "_row"
+    ]
+    return (
+        df.lazy()
+        .select("_row", *as_text)
+        .unpivot(index="_row", variable_name="_key", value_name="_value")  # "key"/"value" are fields
+        .filter(c("_value").is_not_null())
+        .select("_row", key="_key", src=pl.lit(SRC_FOREIGN, pl.Int8), value="_value")
+        .collect()
+    )
 
 
 def _truncate_messages(col: pa.ChunkedArray) -> tuple[pa.Array, list[tuple[int, int]]]:
