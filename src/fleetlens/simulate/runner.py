@@ -30,6 +30,7 @@ class SimulationSummary:
     scenarios: list[str] = field(default_factory=list)  # label ids written to the labels file
     skipped_scenarios: list[str] = field(default_factory=list)  # asked for, but after the run's end
     stream: str = ""
+    interrupted: bool = False
 
     @property
     def events_per_second(self) -> float:
@@ -91,23 +92,26 @@ def run_simulation(config: SimulationConfig, sink: Sink, stream: str = "fleet.ev
         sink.send(stream, payloads, message_keys(events, n_per) if wants_keys else None)
         summary.messages += len(payloads)
 
-    for batch in sim.batches(max_batch):
-        if carry:
-            batch = carry + batch
-        whole = len(batch) - len(batch) % n_per
-        carry = batch[whole:]
-        if realtime and sim.last_ms is not None:
-            delay = wall0 + (sim.last_ms - config.start_ms) / 1000 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        if whole:
-            send(batch[:whole])
-        if progress is not None:
-            progress(sim.emitted, (sim.last_ms or config.start_ms) - config.start_ms)
+    try:
+        for batch in sim.batches(max_batch):
+            if carry:
+                batch = carry + batch
+            whole = len(batch) - len(batch) % n_per
+            carry = batch[whole:]
+            if realtime and sim.last_ms is not None:
+                delay = wall0 + (sim.last_ms - config.start_ms) / 1000 - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            if whole:
+                send(batch[:whole])
+            if progress is not None:
+                progress(sim.emitted, (sim.last_ms or config.start_ms) - config.start_ms)
+    except KeyboardInterrupt:  # an open-ended realtime run ends with Ctrl-C: still send, count and label
+        summary.interrupted = True
     if carry:
         send(carry)
     summary.wall_seconds = time.monotonic() - wall0
-    summary.events = sim.emitted
+    summary.events = sim.emitted  # with an interrupt: the events of the batches handed out
     summary.by_kind = dict(sim.counts)
     summary.by_operation = dict(sorted(sim.operations.items()))
     summary.last_event_ms = sim.last_ms
