@@ -18,7 +18,7 @@ _BLANK_BYTES = b" \t\r"
 # Lines longer than this, or with more nesting brackets than this, skip the Arrow fast path:
 # its block reader needs a whole line per block, and its recursive parser crashes (SIGSEGV) on
 # deeply nested input. The reference path (orjson) handles both safely.
-MAX_FAST_LINE_BYTES = 1 << 20
+MAX_FAST_LINE_BYTES = 1 << 19  # half the Arrow block size
 MAX_FAST_BRACKETS = 256
 _LONG_LINE_BYTES = 4096  # only lines at least this long are counted for brackets
 # Byte sequences that make a line take the reference path: "\u0000" could spell the private key
