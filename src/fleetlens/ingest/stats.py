@@ -19,6 +19,9 @@ class IngestStats:
     batches: int = 0
     retries: int = 0
     last_insert_s: float = 0.0
+    read_seconds: float = 0.0  # time the reader spent in MQ reads
+    decode_seconds: float = 0.0  # time the reader spent decoding batches
+    store_seconds: float = 0.0  # time the writer spent storing and acknowledging batches
     started_at: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -49,5 +52,8 @@ class IngestStats:
                 "batches": self.batches,
                 "retries": self.retries,
                 "last_insert_s": self.last_insert_s,
+                "read_seconds": self.read_seconds,
+                "decode_seconds": self.decode_seconds,
+                "store_seconds": self.store_seconds,
                 "uptime_s": time.monotonic() - self.started_at,
             }

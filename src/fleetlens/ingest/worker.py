@@ -98,8 +98,10 @@ class IngestWorker:
         while not self._stop.is_set() and not self._abort.is_set():
             wait = self.settings.batch_seconds - (time.monotonic() - first_at) if pending else self.settings.batch_seconds
             want = max(1, self.settings.batch_rows - events)
+            read_started = time.monotonic()
             deliveries = self._retry("read", lambda: self.source.read(want, max(0.01, wait)))
             now = time.monotonic()
+            self.stats.add(read_seconds=now - read_started)
             if deliveries:
                 if not pending:
                     first_at = now
@@ -107,13 +109,19 @@ class IngestWorker:
                 events += sum(estimate_events(d) for d in deliveries)
                 idle_since = now
             if pending and (events >= self.settings.batch_rows or now - first_at >= self.settings.batch_seconds):
-                self._put(build_batch(pending))
+                self._put(self._decode(pending))
                 pending, events = [], 0
             elif not pending and until_idle_s is not None and now - idle_since >= until_idle_s:
                 break
         if pending and not self._abort.is_set():
-            self._put(build_batch(pending))
+            self._put(self._decode(pending))
         self._put(_DONE)
+
+    def _decode(self, deliveries: list[Delivery]) -> Batch:
+        started = time.monotonic()
+        batch = build_batch(deliveries)
+        self.stats.add(decode_seconds=time.monotonic() - started)
+        return batch
 
     # -- writer ----------------------------------------------------------------------------------
 
@@ -146,6 +154,7 @@ class IngestWorker:
             duplicates_skipped=skipped,
             batches=1,
             last_insert_s=time.monotonic() - started,
+            store_seconds=time.monotonic() - started,
         )
         if skipped:
             log.info("duplicates skipped", count=skipped, redelivered=batch.redelivered)

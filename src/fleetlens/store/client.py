@@ -31,6 +31,13 @@ EXTERNAL = "__external__"  # how a query names the ``external`` table of Store.q
 _ARROW_TO_CH = {pa.string(): "String", pa.large_string(): "String", pa.int64(): "Int64", pa.float64(): "Float64"}
 
 
+# Batches arrive without repeated event_ids (ingest drops them first), so the in-block
+# ReplacingMergeTree pass on insert is wasted work: skipping it took inserts of the events table
+# from ~460k to ~680k rows/s (docs/benchmarks.md).
+INSERT_SETTINGS = {"optimize_on_insert": 0}
+INSERT_SETTINGS_SQL = ", ".join(f"{k} = {v}" for k, v in INSERT_SETTINGS.items())
+
+
 class StoreError(RuntimeError):
     """The store cannot be used as asked (wrong path, closed, used after fork...)."""
 
@@ -196,7 +203,11 @@ class EmbeddedStore(Store):
         # Python(name) resolves `fleetlens_batch` among the calling frames' locals.
         fleetlens_batch = data  # noqa: F841
         with self._connection(None) as conn:
-            conn.query(f"INSERT INTO {self.table(table)} ({cols}) SELECT {cols} FROM Python(fleetlens_batch)", "Null")
+            conn.query(
+                f"INSERT INTO {self.table(table)} ({cols}) SETTINGS {INSERT_SETTINGS_SQL} "
+                f"SELECT {cols} FROM Python(fleetlens_batch)",
+                "Null",
+            )
 
     def close(self) -> None:
         """Wait for in-flight queries (chDB cannot interrupt them), then close every connection."""
@@ -280,7 +291,7 @@ class ServerStore(Store):
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         """clickhouse-connect's Arrow insert (ArrowStream over HTTP)."""
         if data.num_rows:
-            self._client.insert_arrow(table, data, database=self.database)
+            self._client.insert_arrow(table, data, database=self.database, settings=INSERT_SETTINGS)
 
     def close(self) -> None:
         """Close the HTTP client."""
