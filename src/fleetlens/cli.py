@@ -1,0 +1,148 @@
+"""The ``fleetlens`` command: one subcommand per role, each a thin call into its package.
+
+Every command reads the same settings (``docs/settings.md``): ``--config FILE`` (TOML), then
+``FLEETLENS_*`` environment variables, then the flags given here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fleetlens.logsetup import configure_logging
+from fleetlens.settings import Settings, load_settings
+from fleetlens.simulate.cli import simulate
+
+app = typer.Typer(
+    help="fleetlens: logs, metrics and business events of a microservice fleet → answers, alerts, dashboards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks of the hot paths (results go to docs/benchmarks.md).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+_state: dict[str, object] = {}
+
+
+@app.callback()
+def main(
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", envvar="FLEETLENS_CONFIG", help="TOML settings file (see docs/settings.md)."
+    ),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where the embedded store and Redis keep data."),
+    log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error."),
+    log_json: bool = typer.Option(False, "--log-json", help="Log JSON lines instead of readable lines."),
+) -> None:
+    """Settings shared by every command."""
+    overrides: dict[str, object] = {"data_dir": data_dir, "log_level": log_level}
+    if log_json:
+        overrides["log_format"] = "json"
+    try:
+        settings = load_settings(config, **overrides)
+    except Exception as exc:  # noqa: BLE001 - shown to the user as a one-line error
+        raise typer.BadParameter(str(exc)) from exc
+    configure_logging(settings.log_level, settings.log_format)
+    _state["settings"] = settings
+
+
+def current_settings() -> Settings:
+    """The settings the top-level options produced."""
+    return _state["settings"]  # type: ignore[return-value]
+
+
+app.command("simulate")(simulate)
+
+
+@app.command()
+def up(
+    rate: float = typer.Option(None, "--rate", help="Simulated events per second (default: settings.simulate.rate)."),
+    users: int = typer.Option(None, "--users", help="Simulated users (default: settings.simulate.users)."),
+    events_per_message: int = typer.Option(
+        None, "--events-per-message", help="Events per MQ message (default: settings.simulate.events_per_message)."
+    ),
+    simulator: bool = typer.Option(True, "--simulate/--no-simulate", help="Feed the pipeline with the simulator."),
+    duration: Optional[float] = typer.Option(
+        None, "--duration", help="Stop by itself after this many seconds (default: run until Ctrl-C)."
+    ),
+) -> None:
+    """Run the embedded stack: Redis-protocol server, simulator, ingest worker, chDB hot store."""
+    from fleetlens.up import UpOptions, run_up
+
+    settings = current_settings()
+    sim = settings.simulate
+    options = UpOptions(
+        rate=rate if rate is not None else sim.rate,
+        users=users if users is not None else sim.users,
+        events_per_message=events_per_message if events_per_message is not None else sim.events_per_message,
+        simulate=simulator,
+        duration_s=duration,
+    )
+    run_up(settings, options)
+
+
+@app.command()
+def ingest(
+    until_idle: Optional[float] = typer.Option(
+        None, "--until-idle", help="Exit once no new message arrived for this many seconds (default: run until stopped)."
+    ),
+) -> None:
+    """Run one ingest worker: MQ → decode → hot store, acknowledging only what is stored."""
+    from fleetlens.ingest.run import run_ingest
+    from fleetlens.store.client import open_store
+
+    settings = current_settings()
+    store = open_store(settings)
+    try:
+        run_ingest(settings, store, until_idle_s=until_idle)
+    finally:
+        store.close()
+
+
+@app.command()
+def status() -> None:
+    """What the store holds (events, metrics, rejections) and how far each consumer group is behind."""
+    from fleetlens.status import print_status
+
+    print_status(current_settings())
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    events: int = typer.Option(500_000, "--events", help="Events per measured case."),
+    single_messages: int = typer.Option(
+        100_000, "--single-messages", help="Messages for the 1-event-per-message case (it is the slow one)."
+    ),
+    batch: int = typer.Option(100, "--batch", help="Events per NDJSON message in the batched case."),
+) -> None:
+    """End-to-end events/s Redis → store (1 event per message and NDJSON batches) beside raw XREADGROUP+XACK."""
+    from fleetlens.bench.ingest import print_ingest_bench
+
+    print_ingest_bench(current_settings(), events=events, single_messages=single_messages, batch=batch)
+
+
+@bench_app.command("decode")
+def bench_decode(
+    events: int = typer.Option(200_000, "--events", help="Events to decode."),
+    batch: int = typer.Option(100, "--batch", help="Events per NDJSON message."),
+) -> None:
+    """Contract decoding events/s (NDJSON batches and single events) beside orjson per line."""
+    from fleetlens.bench.decode import print_decode_bench
+
+    print_decode_bench(events=events, per_message=batch)
+
+
+@bench_app.command("store")
+def bench_store(
+    rows: int = typer.Option(1_000_000, "--rows", help="Rows to insert per engine."),
+    batch: int = typer.Option(50_000, "--batch", help="Rows per insert."),
+) -> None:
+    """Store insert rates (MergeTree, ReplacingMergeTree, Null engine) and the dedup lookup cost."""
+    from fleetlens.bench.store import print_store_bench
+
+    print_store_bench(rows=rows, batch=batch)
+
+
+if __name__ == "__main__":
+    app()
