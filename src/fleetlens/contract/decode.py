@@ -128,7 +128,28 @@ def _try_fast(index: LineIndex, lines: np.ndarray) -> RawBatch | None:
         for i in others:
             s, e = int(index.starts[i]) - lo, int(index.ends[i]) - lo
             data[s:e] = b" " * (e - s)
-    return fastpath.parse_chunk(data, pa.array(lines, pa.int64()))
+    return fastpath.parse_chunk(data, pa.array(lines, pa.int64()), _guess_ts_mode(index, lines))
+
+
+TS_SAMPLE = 16  # lines looked at to guess how a chunk spells ts
+
+
+def _guess_ts_mode(index: LineIndex, lines: np.ndarray) -> str:
+    """"str" or "int" when a sample of ``lines`` spells ``ts`` only that way, else "split".
+
+    Only a guess: a wrong one costs a second read of the chunk, never a wrong result.
+    """
+    seen = set()
+    for i in lines[np.linspace(0, len(lines) - 1, min(TS_SAMPLE, len(lines))).astype(np.int64)]:
+        line = index.raw(int(i))
+        at = line.find(b'"ts":')
+        if at < 0:
+            return "split"
+        value = line[at + 5 : at + 7].lstrip(b" ")[:1]
+        seen.add("str" if value == b'"' else "int" if value in b"-0123456789" and value else "?")
+        if len(seen) > 1:
+            return "split"
+    return seen.pop() if seen and "?" not in seen else "split"
 
 
 def _sorted(rows: np.ndarray) -> bool:

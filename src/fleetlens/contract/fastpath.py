@@ -8,10 +8,13 @@ NaN/Infinity (caught by a finiteness check on every float column), several objec
 survive deep nesting or a bare ``null`` line (``lines.py`` keeps those lines away from it).
 
 ``ts`` is a string on some lines and an integer on others, which Arrow cannot hold in one
-column. Every ``"ts":"`` key is renamed to a private key first, so RFC 3339 strings land in one
-column and epoch integers in another. (Inside valid JSON, ``"ts":"`` can only be a key; the
-private key contains NUL, which JSON text can only spell as ``\\u0000``, and lines containing
-that are screened out.)
+column. The caller guesses from a sample of lines whether a chunk's ``ts`` are all strings or all
+integers (the usual case: one producer's format); the chunk is then read with ``ts`` typed that
+way, and Arrow's strictness makes a wrong guess an error, not a wrong value. A mixed chunk (or a
+wrong guess) is read in ``split`` mode: every ``"ts":"`` key is renamed to a private key first,
+so RFC 3339 strings land in one column and epoch integers in another. (Inside valid JSON,
+``"ts":"`` can only be a key; the private key contains NUL, which JSON text can only spell as
+``\\u0000``, and lines containing that are screened out.)
 
 Any surprise returns None and the caller bisects the chunk or uses the reference path, so this
 path only ever accepts what the reference path accepts, in the same raw shape.
@@ -27,28 +30,48 @@ from fleetlens.contract.raw import ATTRS_SCHEMA, RAW_SCHEMA, SCALAR_FIELDS, SRC_
 
 TS_STR_KEY = "ts\x00s"
 _RENAMES = ((b'"ts":"', b'"ts\\u0000s":"'), (b'"ts": "', b'"ts\\u0000s": "'))
-_PARSE = pj.ParseOptions(
-    explicit_schema=pa.schema(
-        [*(pa.field(n, t) for n, t in SCALAR_FIELDS.items()), pa.field("ts", pa.int64()), pa.field(TS_STR_KEY, pa.string())]
-    ),
-    unexpected_field_behavior="infer",
-)
+TS_MODES = ("str", "int", "split")  # ts all strings / all integers / mixed (renamed key)
+
+
+def _parse_options(ts_fields: list[pa.Field]) -> pj.ParseOptions:
+    return pj.ParseOptions(
+        explicit_schema=pa.schema([*(pa.field(n, t) for n, t in SCALAR_FIELDS.items()), *ts_fields]),
+        unexpected_field_behavior="infer",
+    )
+
+
+_PARSE = {
+    "str": _parse_options([pa.field("ts", pa.string())]),
+    "int": _parse_options([pa.field("ts", pa.int64())]),
+    "split": _parse_options([pa.field("ts", pa.int64()), pa.field(TS_STR_KEY, pa.string())]),
+}
 _READ = pj.ReadOptions(block_size=1 << 20, use_threads=True)
-_KNOWN = set(_PARSE.explicit_schema.names)
+_KNOWN = set(_PARSE["split"].explicit_schema.names)
 _SCALAR_TYPES = (pa.string(), pa.int64(), pa.float64(), pa.bool_())
 _EXACT_INT_LIMIT = 2.0**53  # integral floats beyond this could be promoted int64: let the reference path decide
 
 
-def parse_chunk(data: bytes | bytearray, rows: pa.Array) -> RawBatch | None:
+def parse_chunk(data: bytes | bytearray, rows: pa.Array, ts_mode: str = "split") -> RawBatch | None:
     """Parse NDJSON ``data`` whose object lines are the lines ``rows`` (global line indices).
 
-    Returns None when the chunk cannot be decoded here with certainty.
+    ``ts_mode`` is the guess of how ``ts`` is spelled (``TS_MODES``); a wrong guess costs a
+    second read in ``split`` mode. Returns None when the chunk cannot be decoded here with
+    certainty.
     """
-    for old, new in _RENAMES:
-        if old in data:
-            data = data.replace(old, new)
+    if ts_mode != "split":
+        result = _parse_chunk(data, rows, ts_mode)
+        if result is not None:
+            return result
+    return _parse_chunk(data, rows, "split")
+
+
+def _parse_chunk(data: bytes | bytearray, rows: pa.Array, ts_mode: str) -> RawBatch | None:
+    if ts_mode == "split":
+        for old, new in _RENAMES:
+            if old in data:
+                data = data.replace(old, new)
     try:
-        table = pj.read_json(pa.BufferReader(data), read_options=_READ, parse_options=_PARSE)
+        table = pj.read_json(pa.BufferReader(data), read_options=_READ, parse_options=_PARSE[ts_mode])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if table.num_rows != len(rows):
@@ -70,7 +93,13 @@ def parse_chunk(data: bytes | bytearray, rows: pa.Array) -> RawBatch | None:
     if not _floats_ok(table, attr_cols):
         return None
 
-    columns = {"_row": rows, "ts_int": table.column("ts"), "ts_str": table.column(TS_STR_KEY)}
+    if ts_mode == "split":
+        ts_int, ts_str = table.column("ts"), table.column(TS_STR_KEY)
+    elif ts_mode == "str":
+        ts_int, ts_str = pa.nulls(len(rows), pa.int64()), table.column("ts")
+    else:
+        ts_int, ts_str = table.column("ts"), pa.nulls(len(rows), pa.string())
+    columns = {"_row": rows, "ts_int": ts_int, "ts_str": ts_str}
     columns.update((n, table.column(n)) for n in SCALAR_FIELDS)
     raw = pa.table([columns[n] for n in RAW_SCHEMA.names], schema=RAW_SCHEMA)
     return RawBatch(raw, _long_attrs(rows, attr_cols))

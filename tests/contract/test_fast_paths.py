@@ -1,0 +1,76 @@
+"""The fast path's shortcuts (ts spelling guess, screens, no-rejection shortcuts) never change a
+result: every case is compared with the reference path."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fleetlens.contract import decode as decode_mod
+from fleetlens.contract.decode import decode_payloads, decode_payloads_reference
+
+from .conftest import as_comparable
+
+
+def event(i: int, ts, **kw) -> bytes:
+    e = {"event_id": f"e{i}", "ts": ts, "kind": "log", "service": "s", "level": "info",
+         "event_type": "t", "message": "m", **kw}
+    return json.dumps(e, separators=(",", ":")).encode()
+
+
+def same_as_reference(payloads: list[bytes]):
+    fast = decode_payloads(payloads)
+    assert as_comparable(fast) == as_comparable(decode_payloads_reference(payloads))
+    return fast
+
+
+ISO = "2026-11-20T09:00:00.123Z"
+MS = 1_795_165_200_000
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda i: ISO,  # all strings: "str" guess
+        lambda i: MS + i,  # all integers: "int" guess
+        lambda i: MS + i if i == 377 else ISO,  # one integer the sample misses: wrong guess
+        lambda i: ISO if i == 377 else MS + i,  # one string the sample misses: wrong guess
+        lambda i: ISO if i % 2 else MS + i,  # mixed: split
+        lambda i: "not a time" if i == 377 else ISO,
+        lambda i: None if i == 377 else ISO,
+        lambda i: True if i == 377 else MS,
+    ],
+)
+def test_ts_spellings(spell) -> None:
+    lines = [event(i, spell(i)) for i in range(1000)]
+    d = same_as_reference([b"\n".join(lines[k : k + 100]) for k in range(0, 1000, 100)])
+    assert d.events.num_rows + len(d.rejections) == 1000
+
+
+def test_ts_guess_with_spaces_and_attrs() -> None:
+    lines = [json.dumps({"event_id": f"e{i}", "ts": ISO if i % 3 else MS, "kind": "metric", "service": "s",
+                         "name": "n", "value": i, "attrs": {"ts": "x" if i % 2 else 5}}).encode() for i in range(300)]
+    d = same_as_reference(lines)
+    assert d.metrics.num_rows == 300
+
+
+def test_key_ending_in_escaped_ts_is_screened() -> None:
+    bad = b'{"event_id":"x","a\\"ts":"v","ts":"' + ISO.encode() + b'","kind":"log","service":"s","level":"info","event_type":"t","message":"m"}'
+    d = same_as_reference([event(1, ISO), bad, event(2, ISO)])
+    assert d.events.column("event_id").to_pylist() == ["e1", "x", "e2"]
+    assert d.events.column("attrs").to_pylist()[1] == [('a"ts', "v")]
+
+
+def test_guess_reads_each_chunk_once_when_right(monkeypatch) -> None:
+    calls = []
+    real = decode_mod.fastpath._parse_chunk
+
+    def spy(data, rows, mode):
+        calls.append(mode)
+        return real(data, rows, mode)
+
+    monkeypatch.setattr(decode_mod.fastpath, "_parse_chunk", spy)
+    decode_payloads([event(i, ISO) for i in range(500)])
+    decode_payloads([event(i, MS) for i in range(500)])
+    assert calls == ["str", "int"]
