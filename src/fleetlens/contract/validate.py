@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fleetlens.contract.raw import SCALAR_FIELDS, RawBatch
+from fleetlens.contract.raw import RAW_SCHEMA, SCALAR_FIELDS, RawBatch
 from fleetlens.contract.schema import (
     ATTRS_TYPE,
     EVENTS_SCHEMA,
@@ -153,6 +153,9 @@ _DERIVED = {
     "ts_ms": pl.coalesce(_TS_STR_PARSED, c("ts_int")),
     "level_n": c("level").str.to_lowercase().replace(LEVEL_ALIASES),
 }
+# Whether any check fails on a row: one cheap pass; the first failing check is found only for
+# the (usually no) rows where one does.
+_ANY_FAIL = pl.any_horizontal([chk.fails for chk in CHECKS]).fill_null(False)
 # Index of the first failing check per row (null: valid). Built once: building it is not free.
 _FIRST_FAIL = pl.coalesce([pl.when(chk.fails).then(pl.lit(i, pl.Int32)) for i, chk in enumerate(CHECKS)])
 _REJECTION = {
@@ -160,6 +163,18 @@ _REJECTION = {
     "field": c("_fail").replace_strict(list(range(len(CHECKS))), [chk.field for chk in CHECKS], return_dtype=pl.String),
     "reason": pl.coalesce([pl.when(c("_fail") == i).then(chk.reason.cast(pl.String)) for i, chk in enumerate(CHECKS)]),
 }
+
+
+def _columns_used(exprs) -> set[str]:
+    return {name for e in exprs for name in e.meta.root_names()}
+
+
+# The raw columns the checks and the output need in Polars; the others go to the output from
+# Arrow directly, never converted.
+_CHECKED_COLUMNS = [
+    n for n in RAW_SCHEMA.names
+    if n in {"_row", "kind"} | _columns_used([*(k.fails for k in CHECKS), *(k.reason for k in CHECKS), *_DERIVED.values()])
+]
 
 
 def _bad_keys(attrs: pl.DataFrame) -> pl.DataFrame:
@@ -185,19 +200,19 @@ class Validated:
 def validate(raw: RawBatch) -> Validated:
     """Run ``CHECKS`` over ``raw`` (rows sorted by ``_row``) and build the output tables."""
     attrs = pl.from_arrow(raw.attrs)
-    df = pl.from_arrow(raw.rows).with_columns(**_DERIVED)
+    df = pl.from_arrow(raw.rows.select(_CHECKED_COLUMNS)).with_columns(**_DERIVED)
     bad_keys = _bad_keys(attrs)
     if bad_keys.height:
         df = df.join(bad_keys, on="_row", how="left", maintain_order="left")
     else:
         df = df.with_columns(bad_key=pl.lit(None, pl.String))
-    df = df.with_columns(_fail=_FIRST_FAIL)
+    failing = df.select(_ANY_FAIL).to_series()
     rows = raw.rows
     rejected = []
-    if df["_fail"].null_count() < df.height:
-        bad = df.filter(c("_fail").is_not_null())
+    if failing.any():
+        bad = df.filter(failing).with_columns(_fail=_FIRST_FAIL)
         rejected = list(bad.select("_row", **_REJECTION).iter_rows())
-        keep = df["_fail"].is_null()
+        keep = ~failing
         df = df.filter(keep)
         rows = rows.filter(keep.to_arrow())
         attrs = attrs.join(df.select("_row"), on="_row", how="semi")
@@ -279,9 +294,11 @@ class _Output:
                 col = self.rows.column(f.name)
             if mask is not None:
                 col = col.filter(mask)
-            if pa.types.is_string(f.type):
-                col = pc.fill_null(col.cast(f.type), "")
-            arrays.append(col.cast(f.type))
+            if col.type != f.type:
+                col = col.cast(f.type)
+            if pa.types.is_string(f.type) and col.null_count:
+                col = pc.fill_null(col, "")
+            arrays.append(col)
         return pa.Table.from_arrays(arrays, schema=schema)
 
     def _attrs_map(self, mask_np: np.ndarray) -> pa.Array:
