@@ -45,9 +45,13 @@ def test_every_event_valid_unique_and_in_time_order():
     assert set(kinds) == {"log", "metric", "business"}
     assert {e["operation"] for e in events if e["kind"] == "business"} == {
         "page_view", "reserve", "cancel_reservation", "buy", "refund", "payment_attempt"}
+
+def test_log_levels_in_realistic_proportions():
+    events, _ = simulate(seed=12, count=50_000)
     levels = Counter(e["level"] for e in events if e["kind"] == "log")
     assert levels["info"] > levels["debug"] > levels["warn"] > levels["error"] > 0
-    assert levels["error"] / sum(levels.values()) < 0.05
+    assert levels["error"] / sum(levels.values()) < 0.01
+    assert {e["event_type"] for e in events if e["kind"] == "log"} >= {"http_request", "db_query", "payment_call", "exception"}
 
 
 def test_contract_decoder_accepts_everything():

@@ -51,6 +51,17 @@ _Z = tuple(NormalDist().inv_cdf((i + 0.5) / _ZN) for i in range(_ZN))
 _MS = tuple(f".{i:03d}Z" for i in range(1000))  # ts suffixes
 _by_ts = itemgetter(0)  # list.sort is stable: equal ts keep their creation order
 
+Window = tuple[int, int, float, AnomalyLabel]
+
+
+def active(windows: list[Window] | None, t: int) -> Window | None:
+    """The scenario window covering ``t``, if any."""
+    if windows:
+        for w in windows:
+            if w[0] <= t < w[1]:
+                return w
+    return None
+
 
 def format_ts(ms: int) -> str:
     """RFC 3339 UTC with milliseconds: ``2026-11-22T10:15:00.123Z``."""
@@ -72,11 +83,12 @@ class Simulator:
         self.start_ms = config.start_ms
         self.counts: Counter[str] = Counter({"log": 0, "metric": 0, "business": 0})
         self.operations: Counter[str] = Counter()
-        # Scenario hooks, switched on and off by scheduled callbacks (see scenarios.install).
+        # Scenario effects (see scenarios.install): key -> [(start ms, end ms, strength, label)],
+        # applied to events whose own time falls in the window.
         self.outages: list[tuple[str, int, int, AnomalyLabel]] = []
-        self.latency: dict[str, tuple[float, AnomalyLabel]] = {}
-        self.error_boost: dict[str, tuple[float, AnomalyLabel]] = {}
-        self.cpu_pinned: dict[str, AnomalyLabel] = {}
+        self.latency: dict[str, list[Window]] = {}  # operation -> duration factor
+        self.error_boost: dict[str, list[Window]] = {}  # service -> share of failing requests
+        self.cpu_pinned: dict[str, list[Window]] = {}  # host
 
         self._prefix = config.id_prefix
         self._buckets: dict[int, list[tuple[int, dict[str, Any], AnomalyLabel | None]]] = {}
@@ -390,9 +402,9 @@ class Simulator:
         for p, tmpl in spec.request:
             if p >= 1.0 or rnd() < p:
                 t = self._log(t, pod, tmpl, ctx)
-        boost = self.error_boost.get(service)
-        if boost is not None and rnd() < boost[0]:
-            t = self._log(t, pod, spec.errors[int(rnd() * len(spec.errors))], ctx, boost[1])
+        boost = active(self.error_boost.get(service), t)
+        if boost is not None and rnd() < boost[2]:
+            t = self._log(t, pod, spec.errors[int(rnd() * len(spec.errors))], ctx, boost[3])
         elif rnd() < spec.error_rate:
             t = self._log(t, pod, spec.errors[int(rnd() * len(spec.errors))], ctx, tag)
         return t
@@ -509,10 +521,10 @@ class Simulator:
                   tag: AnomalyLabel | None = None, **fields: Any) -> None:
         pods = self.fleet.pods.get(service) or self.fleet.pods[next(iter(self.fleet.pods))]
         pod = pods[int(self.rng.random() * len(pods))]
-        slow = self.latency.get(op)
+        slow = active(self.latency.get(op), t)
         if slow is not None:
-            duration *= slow[0]
-            tag = tag or slow[1]
+            duration *= slow[2]
+            tag = tag or slow[3]
         ev = {"event_id": "", "ts": "", "kind": "business", **pod.base, "operation": op, "action_id": ctx["a"],
               "user_id": ctx["u"], "session_id": ctx["sess"], **fields, "duration_ms": round(duration, 1)}
         pod.load += 1
@@ -534,7 +546,7 @@ class Simulator:
             pod.cum_load += pod.load
             host_load[pod.host.name] += pod.load
             ratio = pod.load / (expected_total * pod.cum_load / self._cum_total) if pod.cum_load else 0.0
-            pinned = pod.host.name in self.cpu_pinned
+            pinned = active(self.cpu_pinned.get(pod.host.name), t) is not None
             cpu = 90 + rng.random() * 9 if pinned else self._cpu(ratio)
             mem = int(pod.mem_base * (1.0 + 0.15 * ratio) + rng.gauss(0, 4) * 1024**2)
             self._metrics(t, pod.base, cpu, mem, pod.mem_limit, None)
@@ -545,7 +557,8 @@ class Simulator:
         for host in self.fleet.hosts:
             host.cum_load += host_load[host.name]
             ratio = host_load[host.name] / (expected_total * host.cum_load / self._cum_total) if host.cum_load else 0.0
-            label = self.cpu_pinned.get(host.name)
+            pin = active(self.cpu_pinned.get(host.name), t)
+            label = pin[3] if pin else None
             cpu = 96 + rng.random() * 3.8 if label else self._cpu(ratio)
             used = sum(p.mem_base for p in self._pods if p.host is host) + 2 * 1024**3 + int(ratio * 256 * 1024**2)
             self._metrics(t, host.base, cpu, used, host.mem_total, label)

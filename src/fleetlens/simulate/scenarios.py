@@ -2,13 +2,14 @@
 
 A scenario is asked for as ``NAME[:TARGET][@START_S[+DURATION_S]]`` (times in simulated seconds
 from the run's start). Each one, once installed in a ``Simulator``, schedules its own actions and
-switches on its effect for its window; the events it makes or changes are tagged with its
+registers its effect for its window (checked against each event's own time); the events it makes or changes are tagged with its
 ``AnomalyLabel``, which records what was actually emitted (a run cut short by ``count`` or
 ``duration`` labels only what made it out).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ SCENARIOS: dict[str, ScenarioKind] = {
         ScenarioKind("identical_burst", "user_id", ("identical_operation_burst",),
                      "one user reserves the same product 30 times within at most 10 s"),
         ScenarioKind("error_spike", "service", ("error_rate_spike",),
-                     "half of one service's requests log an error, plus 5 extra failing requests/s"),
+                     "80 % of one service's requests log an error, plus 5 extra failing requests/s"),
         ScenarioKind("latency_regression", "operation", ("latency_regression",),
                      "one business operation's duration_ms is 8x its normal"),
         ScenarioKind("cpu_saturation", "host", ("cpu_saturation",),
@@ -131,20 +132,19 @@ class AnomalyLabel:
         }
 
 
-def _toggle(sim: "Simulator", start: int, end: int, on: Callable[[], None], off: Callable[[], None]) -> None:
-    sim.schedule(start, lambda t: on())
-    sim.schedule(end, lambda t: off())
-
-
 def _every(sim: "Simulator", start: float, end: float, step: float, action: Callable[[int], None]) -> None:
-    """Call ``action`` at start, start+step, ... while before end."""
+    """Call ``action`` at start, start+step, ... while before end (one scheduled call at a time)."""
+    n = max(1, math.ceil((end - start) / step - 1e-9))
 
-    def tick(t: int) -> None:
-        action(t)
-        if t + step < end:
-            sim.schedule(t + step, tick)
+    def tick(i: int) -> None:
+        def run(t: int) -> None:
+            action(t)
+            if i + 1 < n:
+                tick(i + 1)
 
-    sim.schedule(start, tick)
+        sim.schedule(start + i * step, run)
+
+    tick(0)
 
 
 def _choose(rng: random.Random, what: str, target: str | None, options: list[str]) -> str:
@@ -197,21 +197,21 @@ def install(sim: "Simulator", spec: ScenarioSpec, index: int, run_length_s: floa
     elif name == "error_spike":
         key = _choose(rng, "service", spec.target, list(fleet.services))
         label = AnomalyLabel(f"{name}-{index}", kind, key, start, end, params)
-        share = params["failing_share"] = 0.5
+        share = params["failing_share"] = 0.8
         extra_per_s = params["extra_failing_requests_per_s"] = 5
-        _toggle(sim, start, end, lambda: sim.error_boost.__setitem__(key, (share, label)), lambda: sim.error_boost.pop(key, None))
+        sim.error_boost.setdefault(key, []).append((start, end, share, label))
         _every(sim, start, end, 1000 / extra_per_s, lambda t: sim.failed_request(t, key, label))
     elif name == "latency_regression":
         key = _choose(rng, "operation", spec.target, ["page_view", "reserve", "buy"] if spec.target is None
                       else ["page_view", "reserve", "cancel_reservation", "buy", "refund", "payment_attempt"])
         label = AnomalyLabel(f"{name}-{index}", kind, key, start, end, params)
         factor = params["factor"] = 8.0
-        _toggle(sim, start, end, lambda: sim.latency.__setitem__(key, (factor, label)), lambda: sim.latency.pop(key, None))
+        sim.latency.setdefault(key, []).append((start, end, factor, label))
     elif name == "cpu_saturation":
         key = _choose(rng, "host", spec.target, [h.name for h in fleet.hosts])
         label = AnomalyLabel(f"{name}-{index}", kind, key, start, end, params)
         params["metrics_interval_s"] = sim.config.metrics_interval_s
-        _toggle(sim, start, end, lambda: sim.cpu_pinned.__setitem__(key, label), lambda: sim.cpu_pinned.pop(key, None))
+        sim.cpu_pinned.setdefault(key, []).append((start, end, 1.0, label))
     else:  # pragma: no cover - SCENARIOS and this function list the same names
         raise AssertionError(name)
     return label
