@@ -74,3 +74,13 @@ def test_guess_reads_each_chunk_once_when_right(monkeypatch) -> None:
     decode_payloads([event(i, ISO) for i in range(500)])
     decode_payloads([event(i, MS) for i in range(500)])
     assert calls == ["str", "int"]
+
+
+def test_bytes_like_payloads() -> None:
+    lines = [event(i, ISO) for i in range(4)]
+    as_bytes = decode_payloads([b"\n".join(lines[:2]), lines[2], lines[3]])
+    padded = lines[3] + b" " * (-len(lines[3]) % 4)
+    wide = memoryview(bytearray(padded)).cast("I")  # len() counts 4-byte items, not bytes
+    other = decode_payloads([memoryview(b"\n".join(lines[:2])), bytearray(lines[2]), wide])
+    assert as_comparable(other)[:2] == as_comparable(as_bytes)[:2]
+    assert other.rejections == []

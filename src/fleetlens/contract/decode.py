@@ -67,7 +67,7 @@ def decode_payloads_reference(payloads: Sequence[bytes]) -> Decoded:
 
 def _decode(payloads: Sequence[bytes], *, fast: bool) -> Decoded:
     try:
-        index = index_lines([bytes(p) for p in payloads])
+        index = index_lines(payloads)
         with _gc_paused():
             raw = _parse(index, fast)
         if not _sorted(raw.rows.column("_row").to_numpy()):

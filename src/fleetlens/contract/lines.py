@@ -59,13 +59,16 @@ class LineIndex:
 
 def index_lines(payloads: Sequence[bytes]) -> LineIndex:
     """Join ``payloads`` and locate, attribute and classify every line."""
-    buf = b"\n".join(payloads)
+    buf = b"\n".join(payloads)  # any bytes-like payloads; no per-payload copy
+    sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
+    if int(sizes.sum()) + max(len(payloads) - 1, 0) != len(buf):  # a payload whose len is not its size
+        payloads = [bytes(p) for p in payloads]
+        sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
     view = np.frombuffer(buf, dtype=np.uint8)
     newlines = np.flatnonzero(view == 0x0A)
     starts = np.concatenate(([0], newlines + 1)).astype(np.int64)
     ends = np.concatenate((newlines, [len(buf)])).astype(np.int64)
 
-    sizes = np.fromiter((len(p) for p in payloads), dtype=np.int64, count=len(payloads))
     msg_starts = np.concatenate(([0], np.cumsum(sizes + 1)[:-1])) if len(payloads) else sizes
     message = np.searchsorted(msg_starts, starts, side="right") - 1
     first_line = np.searchsorted(starts, msg_starts)
