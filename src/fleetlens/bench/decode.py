@@ -4,8 +4,9 @@ Builds representative valid events in memory (logs, business events and metrics 
 proportions, ~300 bytes each, ``ts`` as RFC 3339 text or epoch ms) and times:
 
 * ``batched``: NDJSON messages of ``per_message`` events, decoded ``batch_events`` at a time
-  (one ingest read),
+  (one ingest read; ingest reads 50k-100k events),
 * ``single``: one event per message, the same number of events per decode call,
+* the same two over the fleet simulator's real payloads (``simulator_*``), which is what ingest sees,
 * ``orjson``: ``orjson.loads`` of every line, the comparison point (parsing only, no checks).
 
 ``python -m fleetlens.bench.decode`` prints the figures.
@@ -76,45 +77,91 @@ def _best_of(repeat: int, fn: Callable[[], object]) -> float:
     return best
 
 
-def run_decode_bench(events: int = 200_000, per_message: int = 100, batch_events: int = 10_000, repeat: int = 3) -> dict:
-    """Time decoding ``events`` events; returns events/s per case and the input size."""
-    lines = make_events(events)
-    batched = [b"\n".join(lines[i : i + per_message]) for i in range(0, events, per_message)]
-    msgs_per_call = max(1, batch_events // per_message)
-    batched_calls = [batched[i : i + msgs_per_call] for i in range(0, len(batched), msgs_per_call)]
-    single_calls = [lines[i : i + batch_events] for i in range(0, events, batch_events)]
+def _calls(payloads: list[bytes], per_message: int, batch_events: int) -> list[list[bytes]]:
+    """Group MQ payloads into decode calls of about ``batch_events`` events (one ingest read)."""
+    msgs = max(1, batch_events // per_message)
+    return [payloads[i : i + msgs] for i in range(0, len(payloads), msgs)]
 
-    def decode_all(calls):
+
+def _decode_rate(calls: list[list[bytes]], events: int, repeat: int) -> float:
+    def decode_all() -> None:
         n = 0
         for call in calls:
             d = decode_payloads(call)
             assert not d.rejections, d.rejections[:1]
             n += d.events.num_rows + d.metrics.num_rows
-        assert n == events
+        assert n == events, (n, events)
 
-    def orjson_all():
+    return events / _best_of(repeat, decode_all)
+
+
+def run_decode_bench(events: int = 200_000, per_message: int = 100, batch_events: int = 50_000, repeat: int = 3) -> dict:
+    """Time decoding ``events`` events; returns events/s per case and the input size.
+
+    Two inputs: the fleet simulator's real payloads (what ingest sees) and this module's own
+    synthetic events (``make_events``: attrs on most logs, ``ts`` half text, half epoch ms). Each
+    is decoded as NDJSON messages of ``per_message`` events and as one event per message, in
+    calls of ``batch_events`` events.
+    """
+    from fleetlens.simulate.runner import generate_payloads
+
+    lines = make_events(events)
+    sim_batched = generate_payloads(events, events_per_message=per_message, seed=1)
+    sim_single = generate_payloads(events, events_per_message=1, seed=1)
+    synthetic_batched = [b"\n".join(lines[i : i + per_message]) for i in range(0, events, per_message)]
+
+    def orjson_all() -> None:
         loads = orjson.loads
         for line in lines:
             loads(line)
 
-    t_batched = _best_of(repeat, lambda: decode_all(batched_calls))
-    t_single = _best_of(repeat, lambda: decode_all(single_calls))
-    t_orjson = _best_of(repeat, orjson_all)
+    rate = {
+        "simulator_batched": _decode_rate(_calls(sim_batched, per_message, batch_events), events, repeat),
+        "simulator_single": _decode_rate(_calls(sim_single, 1, batch_events), events, repeat),
+        "batched": _decode_rate(_calls(synthetic_batched, per_message, batch_events), events, repeat),
+        "single": _decode_rate(_calls(lines, 1, batch_events), events, repeat),
+    }
     return {
         "events": events,
         "mean_event_bytes": round(sum(map(len, lines)) / events, 1),
+        "simulator_mean_event_bytes": round(sum(map(len, sim_single)) / events, 1),
         "per_message": per_message,
         "batch_events": batch_events,
-        "batched_events_per_s": round(events / t_batched),
-        "single_events_per_s": round(events / t_single),
-        "orjson_lines_per_s": round(events / t_orjson),
+        **{f"{name}_events_per_s": round(r) for name, r in rate.items()},
+        "orjson_lines_per_s": round(events / _best_of(repeat, orjson_all)),
     }
+
+
+def print_decode_bench(events: int = 200_000, per_message: int = 100, batch_events: int = 50_000) -> None:
+    """Run the benchmark and print a table (and the machine it ran on)."""
+    import os
+    import platform
+
+    from rich.console import Console
+    from rich.table import Table
+
+    r = run_decode_bench(events=events, per_message=per_message, batch_events=batch_events)
+    table = Table(
+        title=f"fleetlens bench decode ({os.cpu_count()} cores, {platform.machine()}, {time.strftime('%Y-%m-%d')}; "
+        f"{r['events']:,} events, {r['batch_events']:,} per decode call)"
+    )
+    for column in ("input", "events per message", "mean event bytes", "decode events/s"):
+        table.add_column(column, justify="right")
+    cases = (
+        ("simulator", r["per_message"], r["simulator_mean_event_bytes"], r["simulator_batched_events_per_s"]),
+        ("simulator", 1, r["simulator_mean_event_bytes"], r["simulator_single_events_per_s"]),
+        ("synthetic", r["per_message"], r["mean_event_bytes"], r["batched_events_per_s"]),
+        ("synthetic", 1, r["mean_event_bytes"], r["single_events_per_s"]),
+    )
+    for name, per_message_, size, rate in cases:
+        table.add_row(name, f"{per_message_:,}", f"{size:,.0f}", f"{rate:,}")
+    table.add_row("orjson.loads per line (synthetic)", "1", f"{r['mean_event_bytes']:,.0f}", f"{r['orjson_lines_per_s']:,}")
+    Console().print(table)
 
 
 def main() -> None:
     """Print the figures of ``run_decode_bench`` with default settings."""
-    for key, value in run_decode_bench().items():
-        print(f"{key:>22}: {value:,}" if isinstance(value, int) else f"{key:>22}: {value}")
+    print_decode_bench()
 
 
 if __name__ == "__main__":
