@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 
@@ -122,6 +123,15 @@ def test_realtime_paces_by_wall_clock():
     summary = run_simulation(config(seed=1, duration_s=1.5, rate=1000), sink, realtime=True)
     assert time.monotonic() - t0 >= 1.2
     assert summary.events > 1000
+
+
+def test_stop_event_ends_an_open_ended_realtime_run():
+    sink, stop = ListSink(), threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    summary = run_simulation(config(seed=1, rate=2000), sink, stream="s", realtime=True, stop=stop)
+    assert summary.interrupted
+    assert 300 < summary.events < 5000
+    assert sum(p.count(b"\n") + 1 for p in sink.payloads["s"]) == summary.events
 
 
 def test_services_subset_and_extras():

@@ -8,14 +8,15 @@ import redis
 import typer
 from typer.testing import CliRunner
 
-from fleetlens.simulate import RedisStreamSink, run_simulation
+from fleetlens.simulate import run_simulation
+from fleetlens.sources.redis import RedisStreamSink, connect
 from fleetlens.simulate.cli import simulate
 from tests.simulate.helpers import START, config
 
 
 @pytest.mark.parametrize("per_message", [1, 10])
 def test_redis_stream_gets_exact_counts(redis_server, per_message):
-    sink = RedisStreamSink(redis_server.url, chunk=300)
+    sink = RedisStreamSink(connect(redis_server.url), pipeline_size=300)
     summary = run_simulation(config(seed=41, count=4321, events_per_message=per_message), sink, stream="fleet.events")
     sink.close()
     client = redis.Redis(host=redis_server.host, port=redis_server.port)

@@ -22,7 +22,7 @@ _SCENARIO_HELP = ", ".join(SCENARIOS)
 
 
 def simulate(
-    output: Annotated[str, typer.Option("--output", "-o", help="Where messages go: 'redis' (--redis-url), a redis:// url, '-' for stdout, or an NDJSON file path.")] = "redis",
+    output: Annotated[str, typer.Option("--output", "-o", help="Where messages go: 'mq' (the configured MQ; 'redis' is the same), a redis:// url, '-' for stdout, or an NDJSON file path.")] = "mq",
     count: Annotated[Optional[int], typer.Option(help="Stop after this many events.")] = None,
     duration: Annotated[Optional[float], typer.Option(help="Stop after this many simulated seconds.")] = None,
     rate: Annotated[Optional[float], typer.Option(help="Mean events per simulated second (event time). Default: settings simulate.rate.")] = None,
@@ -39,7 +39,7 @@ def simulate(
     inject: Annotated[Optional[list[str]], typer.Option(help=f"Anomaly NAME[:TARGET][@START_S[+DURATION_S]], repeatable. Names: {_SCENARIO_HELP}.")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Write the injected anomalies' ground truth here (JSON lines).")] = None,
     stream: Annotated[Optional[str], typer.Option(help="Redis stream key. Default: the first of settings streams.")] = None,
-    redis_url: Annotated[Optional[str], typer.Option(help="Redis server for --output redis. Default: settings redis.url.")] = None,
+    redis_url: Annotated[Optional[str], typer.Option(help="Redis server for --output mq. Default: settings redis.url.")] = None,
     run_id: Annotated[Optional[str], typer.Option(help="Prefix of event, action, order and session ids. Default: a hash of seed and start.")] = None,
     json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (not with --output -).")] = False,
     config: Annotated[Optional[Path], typer.Option(help="TOML settings file.")] = None,
@@ -58,7 +58,7 @@ def simulate(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    sink = open_sink(output, redis_url or settings.redis.url)
+    sink = open_sink(output, settings, redis_url)
     stream_key = stream or settings.streams[0]
     total = count if count is not None else None
     with Progress(TextColumn("[bold]simulate"), BarColumn(), TextColumn("{task.fields[events]:,} events, {task.fields[sim_s]:.0f} s simulated"),
@@ -81,7 +81,7 @@ def simulate(
 def _summary_table(summary: SimulationSummary, output: str, labels: Path | None) -> Table:
     table = Table(title="simulation summary", show_header=False)
     table.add_row("events", f"{summary.events:,}" + (" (interrupted)" if summary.interrupted else ""))
-    table.add_row("messages", f"{summary.messages:,} to {output}" + (f" stream {summary.stream}" if "redis" in output else ""))
+    table.add_row("messages", f"{summary.messages:,} to {output}" + (f" stream {summary.stream}" if output in ("mq", "redis") or "://" in output else ""))
     table.add_row("by kind", ", ".join(f"{k} {v:,}" for k, v in summary.by_kind.items()))
     table.add_row("by operation", ", ".join(f"{k} {v:,}" for k, v in summary.by_operation.items()))
     table.add_row("throughput", f"{summary.events_per_second:,.0f} events/s in {summary.wall_seconds:.2f} s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,11 +73,13 @@ def message_keys(events: Sequence[dict[str, Any]], events_per_message: int) -> l
 
 
 def run_simulation(config: SimulationConfig, sink: Sink, stream: str = "fleet.events", labels_path: Path | str | None = None,
-                   realtime: bool = False, progress: Progress | None = None) -> SimulationSummary:
+                   realtime: bool = False, progress: Progress | None = None,
+                   stop: threading.Event | None = None) -> SimulationSummary:
     """Simulate ``config`` into ``sink`` (which is not closed here) and write the labels file.
 
     ``realtime`` paces sending so event time advances with the wall clock (from ``config.start_ms``);
-    otherwise events go out as fast as they are made.
+    otherwise events go out as fast as they are made. Setting ``stop`` (or Ctrl-C in the main
+    thread) ends the run early: what was made so far is sent, counted and labelled.
     """
     sim = Simulator(config)
     n_per = config.events_per_message
@@ -100,12 +103,17 @@ def run_simulation(config: SimulationConfig, sink: Sink, stream: str = "fleet.ev
             carry = batch[whole:]
             if realtime and sim.last_ms is not None:
                 delay = wall0 + (sim.last_ms - config.start_ms) / 1000 - time.monotonic()
-                if delay > 0:
+                if delay > 0 and stop is not None:
+                    stop.wait(delay)
+                elif delay > 0:
                     time.sleep(delay)
             if whole:
                 send(batch[:whole])
             if progress is not None:
                 progress(sim.emitted, (sim.last_ms or config.start_ms) - config.start_ms)
+            if stop is not None and stop.is_set():
+                summary.interrupted = True
+                break
     except KeyboardInterrupt:  # an open-ended realtime run ends with Ctrl-C: still send, count and label
         summary.interrupted = True
     if carry:

@@ -1,8 +1,10 @@
-"""Where simulated MQ messages go: a Redis stream, an NDJSON file, stdout.
+"""Where simulated MQ messages go: the configured MQ, an NDJSON file, stdout, memory.
 
 Every sink implements ``fleetlens.sources.base.Sink`` (``send(stream, payloads, keys)`` and
-``close()``), so a Kafka producer can be added beside these without touching the runner. A sink that
-wants per-message keys (Kafka: ``action_id`` else ``host``) sets ``wants_keys = True``.
+``close()``). MQ producers are the transports' own (``fleetlens.sources``): ``output="mq"`` takes
+whatever ``sources.factory.open_sink`` builds for the settings, so a Kafka producer added there is
+the simulator's too. A sink that wants per-message keys (Kafka: ``action_id`` else ``host``) sets
+``wants_keys = True``.
 """
 
 from __future__ import annotations
@@ -11,33 +13,10 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
-import redis
-
+from fleetlens.settings import Settings
+from fleetlens.sources import factory
 from fleetlens.sources.base import Sink
-
-
-class RedisStreamSink:
-    """XADD each payload as field ``data``, pipelined (no MULTI) in chunks."""
-
-    wants_keys = False
-
-    def __init__(self, url: str | None = None, client: redis.Redis | None = None, chunk: int = 1000,
-                 maxlen: int | None = None):
-        self.client = client or redis.Redis.from_url(url or "redis://127.0.0.1:6379/0")
-        self.chunk = chunk
-        self.maxlen = maxlen  # approximate trim; None keeps everything
-
-    def send(self, stream: str, payloads: Sequence[bytes], keys: Sequence[str] | None = None) -> None:
-        """Write the payloads in order; returns once the server answered every XADD."""
-        for i in range(0, len(payloads), self.chunk):
-            pipe = self.client.pipeline(transaction=False)
-            for payload in payloads[i : i + self.chunk]:
-                pipe.xadd(stream, {"data": payload}, maxlen=self.maxlen, approximate=True)
-            pipe.execute()
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self.client.close()
+from fleetlens.sources.redis import RedisStreamSink, connect
 
 
 class FileSink:
@@ -90,12 +69,15 @@ class ListSink:
         """Nothing to release."""
 
 
-def open_sink(output: str, redis_url: str) -> Sink:
-    """``redis`` (the url), ``redis://...``, ``-`` or ``stdout``, else a file path."""
-    if output == "redis":
-        return RedisStreamSink(redis_url)
-    if output.startswith(("redis://", "rediss://", "unix://")):
-        return RedisStreamSink(output)
+def open_sink(output: str, settings: Settings, redis_url: str | None = None) -> Sink:
+    """``mq``/``redis``: the configured MQ (``redis_url`` overrides the Redis url); ``redis://...``: that
+    server; ``-`` or ``stdout``; anything else is a file path."""
+    if output in ("mq", "redis"):
+        if redis_url and settings.mq == "redis":
+            return RedisStreamSink(connect(redis_url, socket_timeout=30))
+        return factory.open_sink(settings)
+    if output.startswith(("redis://", "rediss://", "valkey://", "unix://")):
+        return RedisStreamSink(connect(output, socket_timeout=30))
     if output in ("-", "stdout"):
         return stdout_sink()
     return FileSink(output)
