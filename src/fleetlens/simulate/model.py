@@ -90,7 +90,7 @@ CORE_SERVICES: tuple[ServiceSpec, ...] = (
         request=(
             (1.0, T("info", "http_request", "gateway.http", "internal/http/router.go", 142, "{method} {path} {status} {d}ms user={u}", 14.0, 0.6)),
             (0.35, T("debug", "auth", "gateway.auth", "internal/auth/jwt.go", 88, "jwt verified user={u} session={sess}")),
-            (0.01, T("warn", "http_request", "gateway.ratelimit", "internal/http/ratelimit.go", 61, "rate limit at 80% for client of user={u} path={path}")),
+            (0.03, T("warn", "http_request", "gateway.ratelimit", "internal/http/ratelimit.go", 61, "rate limit at 80% for client of user={u} path={path}")),
         ),
         errors=(
             T("error", "exception", "gateway.http", "internal/http/proxy.go", 211, "upstream connect error: dial tcp 10.0.3.17:8080: connect: connection refused path={path}", 1002.0, 0.1),
@@ -103,7 +103,7 @@ CORE_SERVICES: tuple[ServiceSpec, ...] = (
             (1.0, T("info", "http_request", "catalog.api", "catalog/api/views.py", 57, "GET /products/{p} 200 {d}ms", 9.0, 0.5)),
             (0.6, T("debug", "db_query", "catalog.db", "catalog/db/queries.py", 133, "SELECT id, name, price, stock FROM products WHERE id = $1 [{p}] took {d}ms", 2.5, 0.6)),
             (0.4, T("debug", "cache", "catalog.cache", "catalog/cache.py", 41, "cache hit product:{p}")),
-            (0.015, T("warn", "db_query", "catalog.db", "catalog/db/queries.py", 140, "slow query: SELECT ... FROM products WHERE id = $1 [{p}] took {d}ms (threshold 200ms)", 320.0, 0.3)),
+            (0.04, T("warn", "db_query", "catalog.db", "catalog/db/queries.py", 140, "slow query: SELECT ... FROM products WHERE id = $1 [{p}] took {d}ms (threshold 200ms)", 320.0, 0.3)),
         ),
         errors=(
             T("error", "exception", "catalog.api", "catalog/api/views.py", 71, _py_trace("catalog/api/views.py", 64, "get_product", "row = await db.fetch_product(pid)", "asyncpg.exceptions.QueryCanceledError: canceling statement due to statement timeout"), 2000.0, 0.1),
@@ -114,7 +114,7 @@ CORE_SERVICES: tuple[ServiceSpec, ...] = (
         request=(
             (1.0, T("info", "http_request", "cart.routes", "src/routes/cart.js", 88, "{method} /cart/{u}/items {status} {d}ms", 7.0, 0.5)),
             (0.7, T("debug", "db_query", "cart.redis", "src/store/redisCart.js", 34, "HGETALL cart:{u} {d}ms", 0.8, 0.5)),
-            (0.01, T("warn", "validation", "cart.pricing", "src/services/pricing.js", 112, "cart of {u} holds stale price for {p}, repricing")),
+            (0.03, T("warn", "validation", "cart.pricing", "src/services/pricing.js", 112, "cart of {u} holds stale price for {p}, repricing")),
         ),
         errors=(
             T("error", "exception", "cart.routes", "src/services/cart.js", 57, "TypeError: Cannot read properties of undefined (reading 'sku')\n    at CartService.add (/app/src/services/cart.js:57:31)\n    at async /app/src/routes/cart.js:91:5"),
@@ -125,7 +125,7 @@ CORE_SERVICES: tuple[ServiceSpec, ...] = (
         request=(
             (1.0, T("info", "http_request", "com.shop.reservation.api.ReservationController", "ReservationController.java", 74, "{method} /reservations {status} {d}ms", 18.0, 0.5)),
             (0.8, T("debug", "db_query", "com.shop.reservation.repo.StockRepository", "StockRepository.java", 112, "UPDATE stock SET reserved = reserved + {q} WHERE sku = '{p}' ({d} ms)", 4.0, 0.6)),
-            (0.01, T("warn", "db_query", "com.shop.reservation.repo.StockRepository", "StockRepository.java", 131, "low stock for {p}: {q} requested, 3 left")),
+            (0.03, T("warn", "db_query", "com.shop.reservation.repo.StockRepository", "StockRepository.java", 131, "low stock for {p}: {q} requested, 3 left")),
         ),
         errors=(
             T("error", "exception", "com.shop.reservation.api.ReservationController", "ReservationController.java", 96, "org.springframework.dao.CannotAcquireLockException: could not obtain lock on row in relation \"stock\"" + _JAVA_TRACE.format(frame="com.shop.reservation.service.ReservationService.reserve(ReservationService.java:58)"), 1500.0, 0.2),
@@ -172,7 +172,7 @@ CORE_SERVICES: tuple[ServiceSpec, ...] = (
         request=(
             (1.0, T("info", "notification", "notification.mail", "internal/mail/sender.go", 77, "sent {template} email to {u} for order {o}", 40.0, 0.6)),
             (0.5, T("debug", "queue", "notification.queue", "internal/queue/consumer.go", 45, "dequeued {template} message for order {o}")),
-            (0.01, T("warn", "notification", "notification.mail", "internal/mail/sender.go", 93, "smtp 421 4.7.0 try again later, requeued {template} for {u}")),
+            (0.03, T("warn", "notification", "notification.mail", "internal/mail/sender.go", 93, "smtp 421 4.7.0 try again later, requeued {template} for {u}")),
         ),
         errors=(
             T("error", "exception", "notification.mail", "internal/mail/sender.go", 101, "panic: runtime error: invalid memory address or nil pointer dereference [recovered]\ngoroutine 1893 [running]:\nmain.(*Sender).Send(0xc000182000, {{0xc0004a6000}})\n\t/app/internal/mail/sender.go:101 +0x1c5"),
@@ -190,7 +190,7 @@ def extra_service(name: str) -> ServiceSpec:
         request=(
             (1.0, T("info", "http_request", f"{name}.api", f"{name}/handlers.py", 40, "GET /" + name + "?user={u} 200 {d}ms", 8.0, 0.6)),
             (0.5, T("debug", "db_query", f"{name}.db", f"{name}/store.py", 22, "SELECT ... FROM " + name + " LIMIT 20 took {d}ms", 2.0, 0.6)),
-            (0.01, T("warn", "http_request", f"{name}.api", f"{name}/handlers.py", 55, "GET /" + name + " took {d}ms, over the 250ms budget", 300.0, 0.2)),
+            (0.03, T("warn", "http_request", f"{name}.api", f"{name}/handlers.py", 55, "GET /" + name + " took {d}ms, over the 250ms budget", 300.0, 0.2)),
         ),
         errors=(T("error", "exception", f"{name}.api", f"{name}/handlers.py", 61, _py_trace(f"{name}/handlers.py", 58, "handle", "return await store.query(params)", "TimeoutError: read timeout")),),
     )
