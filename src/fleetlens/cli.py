@@ -19,6 +19,7 @@ app = typer.Typer(
     help="fleetlens: logs, metrics and business events of a microservice fleet → answers, alerts, dashboards.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 bench_app = typer.Typer(help="Benchmarks of the hot paths (results go to docs/benchmarks.md).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")

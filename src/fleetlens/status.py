@@ -1,0 +1,93 @@
+"""``fleetlens status``: what the store holds and how far each consumer group is behind."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from fleetlens.settings import Settings
+from fleetlens.sources.redis import connect
+from fleetlens.store import tables
+from fleetlens.store.client import open_store
+
+
+def store_summary(settings: Settings) -> dict[str, object]:
+    """Row counts per table and kind, time span, and the most frequent rejection reasons."""
+    store = open_store(settings)
+    try:
+        by_kind = store.query_arrow(
+            f"SELECT kind, count() AS n, min(ts) AS first, max(ts) AS last FROM {tables.EVENTS} GROUP BY kind ORDER BY kind"
+        ).to_pylist()
+        metrics = store.query_arrow(
+            f"SELECT count() AS n, min(ts) AS first, max(ts) AS last FROM {tables.METRICS}"
+        ).to_pylist()[0]
+        rejections = store.query_arrow(
+            f"SELECT field, count() AS n, any(reason) AS example FROM {tables.REJECTIONS} "
+            "GROUP BY field ORDER BY n DESC LIMIT 10"
+        ).to_pylist()
+    finally:
+        store.close()
+    return {"events": by_kind, "metrics": metrics, "rejections": rejections}
+
+
+def mq_lag(settings: Settings) -> list[dict[str, object]]:
+    """Per stream and consumer group: entries undelivered and pending (delivered, not acknowledged)."""
+    client = connect(settings.redis.url, socket_connect_timeout=2)
+    rows = []
+    try:
+        for stream in settings.streams:
+            if not client.exists(stream):
+                rows.append({"stream": stream, "group": "-", "undelivered": 0, "pending": 0, "length": 0})
+                continue
+            length = client.xlen(stream)
+            for info in client.xinfo_groups(stream):
+                rows.append(
+                    {
+                        "stream": stream,
+                        "group": info["name"].decode(),
+                        "undelivered": info.get("lag"),
+                        "pending": info["pending"],
+                        "length": length,
+                    }
+                )
+        rows.append({"stream": settings.dlq_stream, "group": "(dead letters)", "undelivered": None, "pending": None,
+                     "length": client.xlen(settings.dlq_stream)})
+    finally:
+        client.close()
+    return rows
+
+
+def print_status(settings: Settings) -> None:
+    """Print the store summary and the MQ lag as tables; unreachable parts are reported, not fatal."""
+    console = Console()
+    try:
+        summary = store_summary(settings)
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        console.print(f"[red]store unavailable[/]: {exc} (a running `fleetlens up` holds the embedded store)")
+    else:
+        table = Table(title=f"store ({settings.clickhouse_url or settings.chdb_path})")
+        for column in ("table", "kind", "rows", "first", "last"):
+            table.add_column(column)
+        for row in summary["events"]:  # type: ignore[union-attr]
+            table.add_row("events", row["kind"], f"{row['n']:,}", str(row["first"]), str(row["last"]))
+        m = summary["metrics"]
+        table.add_row("metrics", "metric", f"{m['n']:,}", str(m["first"] if m["n"] else "-"), str(m["last"] if m["n"] else "-"))  # type: ignore[index]
+        console.print(table)
+        if summary["rejections"]:
+            rejected = Table(title="rejections by field")
+            for column in ("field", "count", "example reason"):
+                rejected.add_column(column)
+            for row in summary["rejections"]:  # type: ignore[union-attr]
+                rejected.add_row(row["field"], f"{row['n']:,}", row["example"])
+            console.print(rejected)
+    try:
+        lag = mq_lag(settings)
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        console.print(f"[red]MQ unavailable[/] at {settings.redis.url}: {exc}")
+        return
+    table = Table(title=f"MQ ({settings.redis.url})")
+    for column in ("stream", "group", "length", "undelivered", "pending"):
+        table.add_column(column)
+    for row in lag:
+        table.add_row(*(str(row[c]) if row[c] is not None else "-" for c in ("stream", "group", "length", "undelivered", "pending")))
+    console.print(table)
