@@ -58,10 +58,8 @@ class SimulationConfig:
             raise ValueError("rate must be > 0 events/s")
         if self.users < 1 + sum(1 for s in self.scenarios if s.name in ("buy_refund_abuse", "identical_burst")):
             raise ValueError("users must leave at least one normal user beside the scenario users")
-        if not 1 <= self.services:
-            raise ValueError("services must be >= 1")
-        if self.replicas < 1 or self.hosts < 1 or not 1 <= self.providers <= 4:
-            raise ValueError("replicas and hosts must be >= 1, providers 1..4")
+        if self.services < 1 or self.replicas < 1 or self.hosts < 1 or not 1 <= self.providers <= 4:
+            raise ValueError("services, replicas and hosts must be >= 1, providers 1..4")
         if self.events_per_message < 1:
             raise ValueError("events_per_message must be >= 1")
         if self.duration_s is not None and self.duration_s <= 0:

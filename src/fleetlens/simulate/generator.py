@@ -3,12 +3,13 @@
 Time is simulated. Actions (a page view, a purchase, ...) arrive one after the other; after each,
 the clock advances by ``events of the action / rate`` (times an exponential jitter), so the event
 time rate is the asked rate whatever the mix. An action writes its events at their own times
-(a purchase with retries spans seconds) into a heap; events are released in event-time order once
-no later action can write before them, so the output is sorted by ``ts`` and a run cut by count or
+(a purchase with retries spans seconds) into 100 ms buckets; a bucket is sorted and released once
+no later action can write into it, so the output is sorted by ``ts`` and a run cut by count or
 duration is a clean prefix of the simulated world.
 
-Per-event work is kept small (pre-built envelope dicts, one ``random.Random``, id and ts strings
-formatted at release in order) because benchmarks use this as their load source.
+Per-event work is kept small (a copied prototype dict per pod and log template, table-driven
+log-normal draws, one ``random.Random``, id and ts strings formatted at release in order) because
+benchmarks use this as their load source.
 """
 
 from __future__ import annotations

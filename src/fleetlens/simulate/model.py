@@ -274,11 +274,6 @@ class Fleet:
         return [p for pods in self.pods.values() for p in pods]
 
 
-def lognormal_mu(median: float) -> float:
-    """The ``mu`` of a log-normal with this median."""
-    return math.log(median) if median > 0 else 0.0
-
-
 def build_fleet(rng: random.Random, n_services: int, replicas: int, n_hosts: int, n_users: int, n_providers: int) -> Fleet:
     """Services spread round-robin over hosts, products with prices, users with currencies."""
     specs = services(n_services)
