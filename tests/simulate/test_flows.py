@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from fleetlens.simulate.generator import BACKOFF_MS, MAX_ATTEMPTS, NORMAL_CPU_CAP
+from fleetlens.simulate.generator import BACKOFF_MS, MAX_ATTEMPTS
 from tests.simulate.helpers import START_MS, simulate, ts_ms
 
 CHECKOUT = {"gateway", "cart", "catalog", "reservation", "order", "payment", "notification"}
@@ -84,7 +84,7 @@ def test_metrics_follow_the_load():
     loads = [per_tick_load[t] for t in ticks]
     cpus = [statistics.mean(cpu[t]) for t in ticks]
     assert statistics.correlation(loads, cpus) > 0.8
-    assert max(v for vs in cpu.values() for v in vs) <= NORMAL_CPU_CAP
+    assert max(v for vs in cpu.values() for v in vs) < 90  # the cpu_saturation anomaly is > 95
     assert min(mem) > 0
     names = {(e["name"], e.get("unit")) for e in events if e["kind"] == "metric"}
     assert names == {("cpu_percent", "percent"), ("mem_percent", "percent"), ("mem_bytes", "bytes")}
