@@ -128,7 +128,7 @@ def test_cpu_saturation():
     inside = [e for e in cpu if _in(e, label)]
     assert len(inside) == 6
     assert all(e["value"] > 95 for e in inside)
-    assert all(e["value"] < 90  # the cpu_saturation anomaly is > 95 for e in cpu if not _in(e, label))
+    assert all(e["value"] < 90 for e in cpu if not _in(e, label))  # the anomaly is > 95
     _check_label_ids(label, events, inside)
     assert label["expected_rules"] == ["cpu_saturation"]
 
