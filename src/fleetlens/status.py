@@ -57,6 +57,10 @@ def mq_lag(settings: Settings) -> list[dict[str, object]]:
     return rows
 
 
+def _when(value: object) -> str:
+    return value.isoformat(sep=" ", timespec="milliseconds") if hasattr(value, "isoformat") else "-"
+
+
 def print_status(settings: Settings) -> None:
     """Print the store summary and the MQ lag as tables; unreachable parts are reported, not fatal."""
     console = Console()
@@ -69,9 +73,9 @@ def print_status(settings: Settings) -> None:
         for column in ("table", "kind", "rows", "first", "last"):
             table.add_column(column)
         for row in summary["events"]:  # type: ignore[union-attr]
-            table.add_row("events", row["kind"], f"{row['n']:,}", str(row["first"]), str(row["last"]))
+            table.add_row("events", row["kind"], f"{row['n']:,}", _when(row["first"]), _when(row["last"]))
         m = summary["metrics"]
-        table.add_row("metrics", "metric", f"{m['n']:,}", str(m["first"] if m["n"] else "-"), str(m["last"] if m["n"] else "-"))  # type: ignore[index]
+        table.add_row("metrics", "metric", f"{m['n']:,}", _when(m["first"] if m["n"] else None), _when(m["last"] if m["n"] else None))  # type: ignore[index]
         console.print(table)
         if summary["rejections"]:
             rejected = Table(title="rejections by field")

@@ -1,0 +1,185 @@
+"""``fleetlens up``: the whole embedded pipeline in one process.
+
+An embedded Redis-protocol server (unless one already answers at the configured url), the fleet
+simulator feeding it, the ingest worker and the chDB hot store. chDB lets one process own a data
+directory, so every role here is a thread of this process (see docs/architecture.md). A status
+line shows throughput and lag; Ctrl-C stops the simulator, lets ingest store what is already in
+the stream, then shuts everything down: nothing produced is lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from fleetlens.ingest.run import build_worker, stop_on_signals
+from fleetlens.ingest.stats import IngestStats
+from fleetlens.logsetup import get_logger
+from fleetlens.settings import Settings
+from fleetlens.simulate.config import SimulationConfig
+from fleetlens.simulate.runner import run_simulation
+from fleetlens.sources.factory import open_sink
+from fleetlens.sources.redis_server import RedisServer, server_answers
+from fleetlens.store.client import open_store
+
+log = get_logger(__name__)
+DRAIN_TIMEOUT_S = 60.0
+
+
+@dataclass
+class UpOptions:
+    """What ``fleetlens up`` runs."""
+
+    rate: float
+    users: int
+    events_per_message: int
+    simulate: bool = True
+    duration_s: float | None = None
+
+
+def _start_redis(settings: Settings) -> RedisServer | None:
+    url = urlparse(settings.redis.url)
+    host, port = url.hostname or "127.0.0.1", url.port or 6379
+    if not settings.redis.embedded or server_answers(host, port):
+        return None
+    return RedisServer(port, settings.redis_data_path, host=host).start()
+
+
+class _Simulator(threading.Thread):
+    """The simulator writing to the MQ in real time until told to stop."""
+
+    def __init__(self, settings: Settings, options: UpOptions):
+        super().__init__(name="simulator", daemon=True)
+        self.settings = settings
+        self.options = options
+        self.stop_event = threading.Event()
+        self.summary = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        sink = open_sink(self.settings)
+        try:
+            config = SimulationConfig.from_settings(
+                self.settings,
+                rate=self.options.rate,
+                users=self.options.users,
+                events_per_message=self.options.events_per_message,
+            )
+            self.summary = run_simulation(
+                config,
+                sink,
+                stream=self.settings.streams[0],
+                labels_path=self.settings.data_dir / "labels.jsonl",
+                realtime=True,
+                stop=self.stop_event,
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported by run_up
+            self.error = exc
+            log.exception("simulator failed")
+        finally:
+            sink.close()
+
+
+def _status_line(stats: IngestStats, previous: tuple[float, int], lag: int | str) -> tuple[str, tuple[float, int]]:
+    now, stored = time.monotonic(), stats.stored
+    rate = (stored - previous[1]) / max(1e-9, now - previous[0])
+    snap = stats.snapshot()
+    line = (
+        f"stored {stored:,} ({rate:,.0f}/s)  lag {lag} messages  rejected {snap['rejected']:,}  "
+        f"duplicates skipped {snap['duplicates_skipped']:,}  last batch {snap['last_insert_s'] * 1000:,.0f} ms"
+    )
+    return line, (now, stored)
+
+
+def run_up(settings: Settings, options: UpOptions) -> None:
+    """Run the embedded stack until Ctrl-C (or ``duration_s``), then stop cleanly."""
+    console = Console(stderr=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server = _start_redis(settings)
+    store = open_store(settings)
+    stats = IngestStats()
+    worker = build_worker(settings, store, stats)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    ingest_stop = threading.Event()
+    ingest = threading.Thread(target=worker.run, args=(ingest_stop,), name="ingest", daemon=True)
+    ingest.start()
+    simulator = _Simulator(settings, options) if options.simulate else None
+    if simulator:
+        simulator.start()
+
+    where = settings.clickhouse_url or str(settings.chdb_path.resolve())
+    console.print(f"[bold]fleetlens up[/]  store: {where}  mq: {settings.redis.url} streams {settings.streams}")
+    if simulator:
+        console.print(
+            f"simulator: {options.rate:,.0f} events/s, {options.users} users, "
+            f"{options.events_per_message} events per message, labels in {settings.data_dir / 'labels.jsonl'}"
+        )
+    console.print("Ctrl-C stops; what is already in the stream is stored first.")
+
+    deadline = time.monotonic() + options.duration_s if options.duration_s else None
+    previous = (time.monotonic(), 0)
+    # On a terminal the status is one line updated in place; in a log, a line every 5 s.
+    live = Live(console=console, auto_refresh=False, transient=False) if console.is_terminal else None
+    ticks = 0
+    try:
+        if live:
+            live.start()
+        while not stop.wait(1.0):
+            if deadline and time.monotonic() >= deadline:
+                break
+            if not ingest.is_alive():
+                break
+            line, previous = _status_line(stats, previous, _lag(worker))
+            ticks += 1
+            if live:
+                live.update(Text(line), refresh=True)
+            elif ticks % 5 == 0:
+                console.print(line, highlight=False, soft_wrap=True)
+    finally:
+        if live:
+            live.stop()
+        _shutdown(console, simulator, worker, ingest, ingest_stop, stats)
+        store.close()
+        if server:
+            server.stop()
+    if worker.error:
+        raise SystemExit(f"ingest failed: {worker.error}")
+
+
+def _lag(worker) -> int | str:
+    try:
+        return worker.source.lag().total
+    except Exception as exc:  # noqa: BLE001 - a status line must not kill the stack
+        return f"unknown ({exc.__class__.__name__})"
+
+
+def _shutdown(console: Console, simulator: _Simulator | None, worker, ingest: threading.Thread,
+              ingest_stop: threading.Event, stats: IngestStats) -> None:
+    produced = None
+    if simulator:
+        simulator.stop_event.set()
+        simulator.join()
+        produced = simulator.summary.events if simulator.summary else None
+    console.print("stopping: storing what is left in the stream…")
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while ingest.is_alive() and time.monotonic() < deadline:
+        lag = _lag(worker)
+        if lag == 0:
+            break
+        time.sleep(0.2)
+    ingest_stop.set()
+    ingest.join()
+    snap = stats.snapshot()
+    lag = _lag(worker)
+    worker.source.close()
+    summary = f"stopped. stored {snap['stored']:,} events and samples, rejected {snap['rejected']:,}, lag {lag}"
+    if produced is not None:
+        summary += f"; the simulator produced {produced:,}"
+    console.print(summary, soft_wrap=True)

@@ -1,0 +1,50 @@
+"""`fleetlens up` runs the embedded stack, stops by itself, and stores exactly what it simulated."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from fleetlens.sources.redis_server import free_port
+
+
+def run_up(tmp_path, port: int, seconds: int) -> str:
+    env = {**os.environ, "FLEETLENS_REDIS__URL": f"redis://127.0.0.1:{port}/0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleetlens", "--data-dir", str(tmp_path / "data"), "up",
+         "--duration", str(seconds), "--rate", "4000", "--events-per-message", "20"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+@pytest.mark.slow
+def test_up_stores_everything_it_simulated_and_keeps_data_across_runs(tmp_path):
+    port = free_port()
+    first = run_up(tmp_path, port, 4)
+    stored, produced = (int(x.replace(",", "")) for x in re.search(
+        r"stored ([\d,]+) events and samples.*the simulator produced ([\d,]+)", first, re.S).groups())
+    assert produced > 4000 and stored == produced
+    assert (tmp_path / "data" / "chdb").is_dir() and (tmp_path / "data" / "redis").is_dir()
+    assert (tmp_path / "data" / "labels.jsonl").exists()
+
+    second = run_up(tmp_path, port, 3)
+    produced2 = int(re.search(r"the simulator produced ([\d,]+)", second).group(1).replace(",", ""))
+
+    from fleetlens.store.client import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "data" / "chdb", "fleetlens")
+    try:
+        total = int(store.query_scalar("SELECT count() FROM events")) + int(store.query_scalar("SELECT count() FROM metrics"))
+    finally:
+        store.close()
+    assert total == produced + produced2
