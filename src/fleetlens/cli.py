@@ -111,16 +111,17 @@ def status() -> None:
 
 @bench_app.command("ingest")
 def bench_ingest(
-    events: int = typer.Option(500_000, "--events", help="Events per measured case."),
+    events: int = typer.Option(1_000_000, "--events", help="Events in the batched case."),
     single_messages: int = typer.Option(
-        100_000, "--single-messages", help="Messages for the 1-event-per-message case (it is the slow one)."
+        200_000, "--single-messages", help="Messages (= events) in the 1-event-per-message case."
     ),
     batch: int = typer.Option(100, "--batch", help="Events per NDJSON message in the batched case."),
+    rounds: int = typer.Option(3, "--rounds", help="Rounds per case; medians are reported."),
 ) -> None:
     """End-to-end events/s Redis → store (1 event per message and NDJSON batches) beside raw XREADGROUP+XACK."""
     from fleetlens.bench.ingest import print_ingest_bench
 
-    print_ingest_bench(current_settings(), events=events, single_messages=single_messages, batch=batch)
+    print_ingest_bench(current_settings(), events=events, single_messages=single_messages, batch=batch, rounds=rounds)
 
 
 @bench_app.command("decode")

@@ -38,7 +38,7 @@ class RedisSettings(_Group):
         "with its data under data_dir/redis, unless one already answers there.",
     )
     block_ms: int = Field(200, ge=1, description="How long one XREADGROUP call waits for new entries.")
-    read_count: int = Field(1000, ge=1, description="Entries asked for per XREADGROUP call.")
+    read_count: int = Field(250, ge=1, description="Entries asked for per XREADGROUP call.")
     claim_min_idle_ms: int = Field(
         60_000, ge=100, description="Pending entries of another consumer idle this long are taken over (XPENDING + XCLAIM): that consumer is presumed dead."
     )

@@ -53,8 +53,11 @@ class Batch:
 
 
 def estimate_events(delivery: Delivery) -> int:
-    """Events in a delivery, counted as lines (cheap; blank lines make it an overestimate)."""
-    return sum(payload.count(b"\n") + 1 for payload in delivery.payloads)
+    """Events in a delivery, counted as lines (cheap; blank lines make it an overestimate).
+
+    One C-level join and count instead of a Python step per payload.
+    """
+    return b"\n".join(delivery.payloads).count(b"\n") + 1 if delivery.payloads else 0
 
 
 def drop_repeated_ids(table: pa.Table) -> tuple[pa.Table, int]:
@@ -82,7 +85,7 @@ def build_batch(deliveries: list[Delivery]) -> Batch:
                 DeadLetter(
                     stream=delivery.stream,
                     partition=delivery.partition,
-                    position=delivery.positions[offset],
+                    position=delivery.position_text(offset),
                     line=rejection.line,
                     event_id=rejection.event_id,
                     field=rejection.field,

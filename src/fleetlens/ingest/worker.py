@@ -1,9 +1,10 @@
 """The ingest worker: read → decode → store → dead-letter → acknowledge, with both cores busy.
 
-Two threads overlap the work. The reader pulls deliveries from the MQ, cuts a batch by size
-(``batch_rows`` events) or age (``batch_seconds``), decodes it and puts it on a bounded queue; when
-``max_inflight_batches`` wait there it stops reading (backpressure, bounded memory: the MQ keeps the
-rest). The writer inserts each batch, writes its dead letters, and only then acknowledges it; a
+Three threads overlap the work, linked by bounded queues. The reader pulls deliveries from the MQ
+and cuts a batch by size (``batch_rows`` events) or age (``batch_seconds``); the decoder turns a
+cut into Arrow tables; when ``max_inflight_batches`` decoded batches wait for the store, the
+decoder and then the reader stop (backpressure, bounded memory: the MQ keeps the rest). The
+writer inserts each batch, writes its dead letters, and only then acknowledges it; a
 failing store is retried with backoff for as long as it takes and nothing is acknowledged
 meanwhile. A crash at any point leaves the batch unacknowledged, so it is redelivered; redelivered
 batches are checked against the store by ``event_id`` so nothing is stored twice.
@@ -44,7 +45,8 @@ class IngestWorker:
         self.store = store
         self.settings = settings
         self.stats = stats or IngestStats()
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=settings.max_inflight_batches)
+        self._cuts: queue.Queue[object] = queue.Queue(maxsize=1)
+        self._decoded: queue.Queue[object] = queue.Queue(maxsize=settings.max_inflight_batches)
         self._stop = threading.Event()
         self._abort = threading.Event()
         self.error: BaseException | None = None
@@ -54,13 +56,18 @@ class IngestWorker:
     def run(self, stop: threading.Event | None = None, until_idle_s: float | None = None) -> None:
         """Run until ``stop`` is set (then drain what was read), or until idle for ``until_idle_s``."""
         self._stop = stop or threading.Event()
-        reader = threading.Thread(target=self._guard(self._read_loop), args=(until_idle_s,), name="ingest-reader")
-        reader.start()
+        threads = [
+            threading.Thread(target=self._guard(self._read_loop), args=(until_idle_s,), name="ingest-reader"),
+            threading.Thread(target=self._guard(self._decode_loop), name="ingest-decoder"),
+        ]
+        for thread in threads:
+            thread.start()
         try:
             self._guard(self._write_loop)()
         finally:
             self._abort.set()
-            reader.join()
+            for thread in threads:
+                thread.join()
         if self.error is not None:
             raise self.error
 
@@ -75,14 +82,15 @@ class IngestWorker:
                 self.error = self.error or exc
                 self._abort.set()
                 self._stop.set()
-                self._put(_DONE)
+                self._put(self._cuts, _DONE)
+                self._put(self._decoded, _DONE)
 
         return run
 
-    def _put(self, item: object) -> None:
+    def _put(self, target: queue.Queue[object], item: object) -> None:
         while True:
             try:
-                self._queue.put(item, timeout=0.2)
+                target.put(item, timeout=0.2)
                 return
             except queue.Full:
                 if self._abort.is_set():
@@ -109,25 +117,32 @@ class IngestWorker:
                 events += sum(estimate_events(d) for d in deliveries)
                 idle_since = now
             if pending and (events >= self.settings.batch_rows or now - first_at >= self.settings.batch_seconds):
-                self._put(self._decode(pending))
+                self._put(self._cuts, pending)
                 pending, events = [], 0
             elif not pending and until_idle_s is not None and now - idle_since >= until_idle_s:
                 break
         if pending and not self._abort.is_set():
-            self._put(self._decode(pending))
-        self._put(_DONE)
+            self._put(self._cuts, pending)
+        self._put(self._cuts, _DONE)
 
-    def _decode(self, deliveries: list[Delivery]) -> Batch:
-        started = time.monotonic()
-        batch = build_batch(deliveries)
-        self.stats.add(decode_seconds=time.monotonic() - started)
-        return batch
+    # -- decoder ---------------------------------------------------------------------------------
+
+    def _decode_loop(self) -> None:
+        while True:
+            item = self._cuts.get()
+            if item is _DONE:
+                self._put(self._decoded, _DONE)
+                return
+            started = time.monotonic()
+            batch = build_batch(item)  # type: ignore[arg-type]
+            self.stats.add(decode_seconds=time.monotonic() - started)
+            self._put(self._decoded, batch)
 
     # -- writer ----------------------------------------------------------------------------------
 
     def _write_loop(self) -> None:
         while True:
-            item = self._queue.get()
+            item = self._decoded.get()
             if item is _DONE:
                 return
             self._store_batch(item)  # type: ignore[arg-type]

@@ -16,7 +16,8 @@ from typing import Protocol, Sequence
 class Delivery:
     """Messages of one stream (or one Kafka partition) handed out by one read call.
 
-    ``positions[i]`` is the entry id (Redis) or offset (Kafka) of ``payloads[i]``.
+    ``positions[i]`` is the entry id (Redis, as the bytes the server sent) or offset (Kafka) of
+    ``payloads[i]``; ``position_text`` gives it as text.
     ``redelivered`` is true when these messages may have been handed out before (a consumer's own
     pending entries after a restart, entries claimed from a dead consumer, Kafka re-reads after a
     rebalance): ingest then checks the store for events it already holds.
@@ -24,7 +25,7 @@ class Delivery:
 
     stream: str
     partition: int
-    positions: list[str]
+    positions: list[str | bytes | int]
     payloads: list[bytes]
     redelivered: bool = False
     # Entries that carry no payload at all (e.g. a stream entry without the ``data`` field): their
@@ -33,6 +34,11 @@ class Delivery:
 
     def __len__(self) -> int:
         return len(self.payloads)
+
+    def position_text(self, index: int) -> str:
+        """The position of message ``index`` as text (for dead letters and logs)."""
+        position = self.positions[index]
+        return position.decode() if isinstance(position, bytes) else str(position)
 
 
 @dataclass(frozen=True)
