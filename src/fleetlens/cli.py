@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from fleetlens.logsetup import configure_logging
-from fleetlens.settings import Settings, load_settings
+from fleetlens.settings import Settings, active_settings, load_settings, set_active
 from fleetlens.simulate.cli import simulate
 
 app = typer.Typer(
@@ -23,8 +23,6 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks of the hot paths (results go to docs/benchmarks.md).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-
-_state: dict[str, object] = {}
 
 
 @app.callback()
@@ -45,12 +43,12 @@ def main(
     except Exception as exc:  # noqa: BLE001 - shown to the user as a one-line error
         raise typer.BadParameter(str(exc)) from exc
     configure_logging(settings.log_level, settings.log_format)
-    _state["settings"] = settings
+    set_active(settings)
 
 
 def current_settings() -> Settings:
     """The settings the top-level options produced."""
-    return _state["settings"]  # type: ignore[return-value]
+    return active_settings()
 
 
 app.command("simulate")(simulate)

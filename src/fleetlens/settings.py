@@ -134,6 +134,20 @@ class Settings(BaseSettings):
         return self.data_dir / "redis"
 
 
+_active: Settings | None = None
+
+
+def set_active(settings: Settings) -> None:
+    """Make ``settings`` the ones every command of this process uses (the CLI's top-level options)."""
+    global _active
+    _active = settings
+
+
+def active_settings() -> Settings:
+    """The settings set by the CLI, else loaded from env and ``FLEETLENS_CONFIG``."""
+    return _active if _active is not None else load_settings()
+
+
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
     """Settings from env, the TOML file (``config_file`` wins over ``FLEETLENS_CONFIG``) and overrides."""
     if config_file is not None:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fleetlens.settings import load_settings
+from fleetlens.settings import active_settings
 from fleetlens.simulate.config import SimulationConfig, parse_start
 from fleetlens.simulate.runner import SimulationSummary, run_simulation
 from fleetlens.simulate.scenarios import SCENARIOS, ScenarioSpec
@@ -42,10 +42,9 @@ def simulate(
     redis_url: Annotated[Optional[str], typer.Option(help="Redis server for --output mq. Default: settings redis.url.")] = None,
     run_id: Annotated[Optional[str], typer.Option(help="Prefix of event, action, order and session ids. Default: a hash of seed and start.")] = None,
     json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout (not with --output -).")] = False,
-    config: Annotated[Optional[Path], typer.Option(help="TOML settings file.")] = None,
 ) -> None:
     """Simulate the shop's fleet: user traffic, service logs, host metrics, injected anomalies."""
-    settings = load_settings(config)
+    settings = active_settings()
     err = Console(stderr=True)
     if count is None and duration is None and not realtime:
         raise typer.BadParameter("give --count or --duration (or --realtime to run until Ctrl-C)")
