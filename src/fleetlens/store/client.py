@@ -34,8 +34,7 @@ _ARROW_TO_CH = {pa.string(): "String", pa.large_string(): "String", pa.int64(): 
 # Batches arrive without repeated event_ids (ingest drops them first), so the in-block
 # ReplacingMergeTree pass on insert is wasted work: skipping it took inserts of the events table
 # from ~460k to ~680k rows/s (docs/benchmarks.md).
-INSERT_SETTINGS = {"optimize_on_insert": 0}
-INSERT_SETTINGS_SQL = ", ".join(f"{k} = {v}" for k, v in INSERT_SETTINGS.items())
+INSERT_SETTINGS: dict[str, Any] = {"optimize_on_insert": 0}
 
 
 class StoreError(RuntimeError):
@@ -64,8 +63,11 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def insert_arrow(self, table: str, data: pa.Table) -> None:
-        """Insert ``data`` into ``database.table``, columns matched by name; durable on return."""
+    def insert_arrow(self, table: str, data: pa.Table, *, settings: Mapping[str, Any] | None = None) -> None:
+        """Insert ``data`` into ``database.table``, columns matched by name; durable on return.
+
+        ``settings`` are ClickHouse settings for this insert, over ``INSERT_SETTINGS``.
+        """
 
     @abstractmethod
     def close(self) -> None:
@@ -195,16 +197,18 @@ class EmbeddedStore(Store):
         with self._connection(timeout_s) as conn:
             return conn.query(sql, "ArrowTable", params=params_text(params))
 
-    def insert_arrow(self, table: str, data: pa.Table) -> None:
+    def insert_arrow(self, table: str, data: pa.Table, *, settings: Mapping[str, Any] | None = None) -> None:
         """``INSERT … SELECT … FROM Python(arrow)``: chDB reads the Arrow buffers in place."""
         if data.num_rows == 0:
             return
         cols = ", ".join(f"`{c}`" for c in data.column_names)
+        merged = {**INSERT_SETTINGS, **(settings or {})}
+        settings_sql = ", ".join(f"{k} = {int(v) if isinstance(v, bool) else v}" for k, v in merged.items())
         # Python(name) resolves `fleetlens_batch` among the calling frames' locals.
         fleetlens_batch = data  # noqa: F841
         with self._connection(None) as conn:
             conn.query(
-                f"INSERT INTO {self.table(table)} ({cols}) SETTINGS {INSERT_SETTINGS_SQL} "
+                f"INSERT INTO {self.table(table)} ({cols}) SETTINGS {settings_sql} "
                 f"SELECT {cols} FROM Python(fleetlens_batch)",
                 "Null",
             )
@@ -288,10 +292,12 @@ class ServerStore(Store):
             sql = sql.replace(EXTERNAL, f"(SELECT {names} FROM (SELECT {', '.join(cols)}) ARRAY JOIN {names})")
         return self._client.query_arrow(sql, parameters=params, settings=self._settings(timeout_s))
 
-    def insert_arrow(self, table: str, data: pa.Table) -> None:
+    def insert_arrow(self, table: str, data: pa.Table, *, settings: Mapping[str, Any] | None = None) -> None:
         """clickhouse-connect's Arrow insert (ArrowStream over HTTP)."""
         if data.num_rows:
-            self._client.insert_arrow(table, data, database=self.database, settings=INSERT_SETTINGS)
+            self._client.insert_arrow(
+                table, data, database=self.database, settings={**INSERT_SETTINGS, **(settings or {})}
+            )
 
     def close(self) -> None:
         """Close the HTTP client."""
