@@ -56,21 +56,19 @@ class TableDef:
         return [c for c, _ in self.columns]
 
 
+# The contract's envelope, shared by events and metrics: which event, when, and where it came from.
+_IDENTITY = (("event_id", "String CODEC(ZSTD(1))"), ("ts", TS))
+_ORIGIN = (("service", LC), ("app", LC), ("host", LC), ("pod", LC), ("container", LC), ("node", LC))
+
 # Logs and business events share one table so a trace by action_id reads one table. ORDER BY
 # serves "events of kind K of service S over an interval"; event_id last makes the sorting key
 # unique per event, which ReplacingMergeTree needs to collapse redelivered copies.
 EVENTS_TABLE = TableDef(
     name="events",
     columns=(
-        ("event_id", "String CODEC(ZSTD(1))"),
-        ("ts", TS),
+        *_IDENTITY,
         ("kind", LC),
-        ("service", LC),
-        ("app", LC),
-        ("host", LC),
-        ("pod", LC),
-        ("container", LC),
-        ("node", LC),
+        *_ORIGIN,
         ("level", LC),
         ("event_type", LC),
         ("message", "String CODEC(ZSTD(3))"),
@@ -109,14 +107,8 @@ EVENTS_TABLE = TableDef(
 METRICS_TABLE = TableDef(
     name="metrics",
     columns=(
-        ("event_id", "String CODEC(ZSTD(1))"),
-        ("ts", TS),
-        ("service", LC),
-        ("app", LC),
-        ("host", LC),
-        ("pod", LC),
-        ("container", LC),
-        ("node", LC),
+        *_IDENTITY,
+        *_ORIGIN,
         ("name", LC),
         ("value", "Float64 CODEC(Gorilla, ZSTD(1))"),
         ("unit", LC),
