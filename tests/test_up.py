@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import time
 import sys
 
 import pytest
@@ -12,23 +14,37 @@ import pytest
 from fleetlens.sources.redis_server import free_port
 
 
+def up_command(tmp_path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "fleetlens", "--data-dir", str(tmp_path / "data"), "up",
+            "--rate", "4000", "--events-per-message", "20", *args]
+
+
+def up_env(port: int) -> dict[str, str]:
+    return {**os.environ, "FLEETLENS_REDIS__URL": f"redis://127.0.0.1:{port}/0"}
+
+
 def run_up(tmp_path, port: int, seconds: int) -> str:
-    env = {**os.environ, "FLEETLENS_REDIS__URL": f"redis://127.0.0.1:{port}/0"}
     proc = subprocess.run(
-        [sys.executable, "-m", "fleetlens", "--data-dir", str(tmp_path / "data"), "up",
-         "--duration", str(seconds), "--rate", "4000", "--events-per-message", "20"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        up_command(tmp_path, "--duration", str(seconds)), env=up_env(port), capture_output=True, text=True, timeout=120
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     return out
 
 
+def interrupt_up(tmp_path, port: int, after_s: float) -> str:
+    """Run `fleetlens up` until Ctrl-C (SIGINT) arrives after ``after_s`` seconds."""
+    proc = subprocess.Popen(up_command(tmp_path), env=up_env(port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
 @pytest.mark.slow
 def test_up_stores_everything_it_simulated_and_keeps_data_across_runs(tmp_path):
+    """A timed run, then a run stopped with Ctrl-C: the store holds exactly what both simulated."""
     port = free_port()
     first = run_up(tmp_path, port, 4)
     stored, produced = (int(x.replace(",", "")) for x in re.search(
@@ -37,7 +53,8 @@ def test_up_stores_everything_it_simulated_and_keeps_data_across_runs(tmp_path):
     assert (tmp_path / "data" / "chdb").is_dir() and (tmp_path / "data" / "redis").is_dir()
     assert (tmp_path / "data" / "labels.jsonl").exists()
 
-    second = run_up(tmp_path, port, 3)
+    second = interrupt_up(tmp_path, port, 6)
+    assert "stopping" in second
     produced2 = int(re.search(r"the simulator produced ([\d,]+)", second).group(1).replace(",", ""))
 
     from fleetlens.store.client import EmbeddedStore
