@@ -78,6 +78,25 @@ class SimulateSettings(_Group):
     events_per_message: int = Field(100, ge=1, description="Events per MQ message (1, or an NDJSON batch).")
 
 
+class QuerySettings(_Group):
+    """The analytical queries and the HTTP API serving them (``fleetlens api``, ``fleetlens up``)."""
+
+    host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
+    port: int = Field(8321, ge=0, le=65535, description="Port of the HTTP API (0: any free port).")
+    default_range_s: int = Field(3600, gt=0, description="Time range of a query that names neither start nor end: the last this many seconds.")
+    max_range_days: float = Field(31.0, gt=0, description="Longest time range one query may cover.")
+    default_limit: int = Field(100, ge=1, description="Rows of a list (events, alerts) when no limit is given.")
+    max_rows: int = Field(10_000, ge=1, description="Most rows any query returns (lists and aggregates): the row limit.")
+    max_buckets: int = Field(5_000, ge=1, description="Most time buckets one aggregate query may span (range / interval).")
+    timeout_s: float = Field(10.0, gt=0, description="max_execution_time of each analytical query: one heavy query cannot hold the store.")
+    users_window_min: int = Field(5, ge=1, description="Simultaneous users at t: distinct users with an event in (t - this many minutes, t].")
+    final: bool = Field(
+        False,
+        description="Read events with FINAL: exact even if two workers stored one redelivered event at the same moment "
+        "(costs tens of ms per million rows).",
+    )
+
+
 class Settings(BaseSettings):
     """Everything fleetlens can be told. See ``docs/settings.md``."""
 
@@ -104,6 +123,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     simulate: SimulateSettings = Field(default_factory=SimulateSettings)
+    query: QuerySettings = Field(default_factory=QuerySettings)
 
     @classmethod
     def settings_customise_sources(

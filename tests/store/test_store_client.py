@@ -11,7 +11,7 @@ import pytest
 
 from fleetlens.contract.schema import EVENTS_SCHEMA, METRICS_SCHEMA, REJECTS_SCHEMA
 from fleetlens.store.client import EmbeddedStore, ServerStore, StoreError, open_store
-from fleetlens.store.migrations import ensure_schema
+from fleetlens.store.migrations import MIGRATIONS, ensure_schema
 from fleetlens.settings import Settings
 from tests.store.tables_data import LONG_MESSAGE, events_table, metrics_table, rejects_table
 
@@ -123,7 +123,7 @@ def test_server_store_through_clickhouse_connect(tmp_path: Path):
     s = ServerStore(f"chdb://{tmp_path / 'cc'}", "fleetlens", query_timeout_s=0.5)
     try:
         assert s.render_context.text_index
-        assert ensure_schema(s) == [1] and ensure_schema(s) == []
+        assert ensure_schema(s) == [m.version for m in MIGRATIONS] and ensure_schema(s) == []
         data = events_table(6)
         s.insert_arrow("events", data)
         back = s.query_arrow(f"SELECT {', '.join(EVENTS_SCHEMA.names)} FROM events ORDER BY event_id")

@@ -15,7 +15,9 @@ def _schema(store) -> list[tuple[str, str]]:
 
 def test_twice_changes_nothing(store):
     before = _schema(store)
-    assert {n for n, _ in before} == {"events", "metrics", "rejections", "schema_migrations"}
+    assert {n for n, _ in before} == {
+        "events", "metrics", "rejections", "schema_migrations", "action_index", "action_index_mv", "alerts"
+    }
     assert ensure_schema(store) == []
     assert _schema(store) == before
     assert applied_versions(store) == {m.version for m in MIGRATIONS}
@@ -30,3 +32,25 @@ def test_a_new_migration_runs_once(store):
     assert ensure_schema(store, (*MIGRATIONS, extra)) == []
     assert store.query_scalar("SELECT count() FROM system.columns WHERE database = 'fleetlens' AND table = 'events' AND name = 'extra'") == 1
     assert 99 in applied_versions(store)
+
+
+def test_action_index_follows_inserts(store):
+    import pyarrow as pa
+
+    from fleetlens.contract.schema import EVENTS_SCHEMA
+
+    def rows(ids_ts):
+        cols = {f.name: [] for f in EVENTS_SCHEMA}
+        for event_id, action_id, ts in ids_ts:
+            for f in EVENTS_SCHEMA:
+                cols[f.name].append({"event_id": event_id, "action_id": action_id, "ts": ts, "kind": "log"}.get(
+                    f.name, [] if f.name == "attrs" else (None if f.nullable else "")))
+        return pa.table(cols, schema=EVENTS_SCHEMA)
+
+    store.insert_arrow("events", rows([("e1", "a1", 1_000), ("e2", "a1", 5_000), ("e3", "", 9_000)]))
+    store.insert_arrow("events", rows([("e4", "a1", 500), ("e5", "a2", 7_000)]))
+    tbl = store.query_arrow(
+        "SELECT action_id, toUnixTimestamp64Milli(min(ts_min)) lo, toUnixTimestamp64Milli(max(ts_max)) hi "
+        "FROM action_index GROUP BY action_id ORDER BY action_id"
+    )
+    assert tbl.to_pylist() == [{"action_id": "a1", "lo": 500, "hi": 5_000}, {"action_id": "a2", "lo": 7_000, "hi": 7_000}]

@@ -79,4 +79,19 @@ def test_every_migration_statement_is_idempotent():
     for ctx in (EMBEDDED, CLUSTER):
         for migration in MIGRATIONS:
             for stmt in migration.statements(ctx):
-                assert "IF NOT EXISTS" in stmt, stmt
+                # the action_index backfill is idempotent by its min/max aggregation instead
+                backfill = stmt.startswith("INSERT INTO `fleetlens`.`action_index` ")
+                assert "IF NOT EXISTS" in stmt or backfill, stmt
+
+
+def test_action_index_view_reads_local_events_in_a_cluster():
+    from fleetlens.store.tables import render_action_index
+
+    table, dist, view, backfill = render_action_index(CLUSTER)
+    assert "ReplicatedAggregatingMergeTree(" in table and "`action_index_local`" in table
+    assert "Distributed('fleet3x2', 'fleetlens', 'action_index_local', cityHash64(action_id))" in dist
+    assert "ON CLUSTER 'fleet3x2' TO `fleetlens`.`action_index_local`" in view
+    assert "FROM `fleetlens`.`events_local`" in view
+    assert backfill.startswith("INSERT INTO `fleetlens`.`action_index` ") and "FROM `fleetlens`.`events` " in backfill
+    embedded = render_action_index(EMBEDDED)
+    assert len(embedded) == 3 and "AggregatingMergeTree()" in embedded[0] and "ON CLUSTER" not in embedded[1]

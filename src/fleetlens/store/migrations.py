@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fleetlens.store.tables import (
+    ALERTS_TABLE,
     DATA_TABLES,
     SCHEMA_MIGRATIONS,
     RenderContext,
     render_create,
     render_database,
+    render_action_index,
     render_migrations_table,
 )
 
@@ -38,7 +40,14 @@ def _initial(ctx: RenderContext) -> list[str]:
     return [stmt for table in DATA_TABLES for stmt in render_create(table, ctx)]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "events, metrics and rejections tables", _initial),)
+def _queries(ctx: RenderContext) -> list[str]:
+    return [*render_action_index(ctx), *render_create(ALERTS_TABLE, ctx)]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events, metrics and rejections tables", _initial),
+    Migration(2, "action_index (min/max ts per action_id, materialized view) and alerts", _queries),
+)
 
 
 def applied_versions(store: Store) -> set[int]:

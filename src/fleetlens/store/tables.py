@@ -48,6 +48,7 @@ class TableDef:
     shard_key: str  # Distributed sharding expression in cluster mode
     indexes: tuple[str, ...] = ()  # "name expr TYPE t GRANULARITY g", may use {message_index}
     version_column: str | None = None  # ReplacingMergeTree version (latest row wins)
+    engine: str = "ReplacingMergeTree"  # or AggregatingMergeTree; Replicated* in a cluster
     settings: tuple[tuple[str, str], ...] = field(default=(("index_granularity", "8192"),))
 
     @property
@@ -157,11 +158,51 @@ SCHEMA_MIGRATIONS_TABLE = TableDef(
 
 DATA_TABLES: tuple[TableDef, ...] = (EVENTS_TABLE, METRICS_TABLE, REJECTIONS_TABLE)
 
+# First and last event time of every action_id, kept by a materialized view on events: a trace
+# lookup reads this small table first and then scans events only within [ts_min, ts_max]. min/max
+# are idempotent, so a backfill run twice or overlapping the view changes nothing.
+ACTION_INDEX_TABLE = TableDef(
+    name="action_index",
+    columns=(
+        ("action_id", "String"),
+        ("ts_min", "SimpleAggregateFunction(min, DateTime64(3, 'UTC'))"),
+        ("ts_max", "SimpleAggregateFunction(max, DateTime64(3, 'UTC'))"),
+    ),
+    order_by=("action_id",),
+    partition_by="tuple()",
+    shard_key="cityHash64(action_id)",  # the events' key for rows with an action_id: same shard
+    engine="AggregatingMergeTree",
+)
+ACTION_INDEX_SELECT = "SELECT action_id, min(ts) AS ts_min, max(ts) AS ts_max FROM {source} WHERE action_id != '' GROUP BY action_id"
+
+# Alerts raised by the detector. Ids are deterministic (rule, key, window), so a replayed alert
+# or a status change replaces the row of its id (latest updated_at wins).
+ALERTS_TABLE = TableDef(
+    name="alerts",
+    columns=(
+        ("id", "String"),
+        ("rule", LC),
+        ("key", "String"),
+        ("severity", LC),
+        ("ts_start", "DateTime64(3, 'UTC')"),
+        ("ts_end", "DateTime64(3, 'UTC')"),
+        ("status", LC),  # firing | resolved
+        ("evidence", "String CODEC(ZSTD(3))"),  # JSON: counts, thresholds, sample event ids
+        ("updated_at", "DateTime64(3, 'UTC') DEFAULT now64(3)"),
+    ),
+    order_by=("id",),
+    partition_by="toYYYYMM(ts_start)",
+    shard_key="cityHash64(id)",
+    version_column="updated_at",
+)
+
 # The names the rest of fleetlens inserts into and queries (same in embedded and cluster mode).
 EVENTS = EVENTS_TABLE.name
 METRICS = METRICS_TABLE.name
 REJECTIONS = REJECTIONS_TABLE.name
 SCHEMA_MIGRATIONS = SCHEMA_MIGRATIONS_TABLE.name
+ACTION_INDEX = ACTION_INDEX_TABLE.name
+ALERTS = ALERTS_TABLE.name
 
 MESSAGE_TEXT_INDEX = "text(tokenizer = splitByNonAlpha, preprocessor = lower(message)) GRANULARITY 100000000"
 MESSAGE_TOKENBF_INDEX = "tokenbf_v1(32768, 3, 0) GRANULARITY 1"
@@ -174,9 +215,9 @@ def _on_cluster(ctx: RenderContext) -> str:
 def _engine(table: TableDef, ctx: RenderContext, zk_path: str, replica: str) -> str:
     version = table.version_column or ""
     if not ctx.cluster:
-        return f"ReplacingMergeTree({version})"
+        return f"{table.engine}({version})"
     args = f"'{zk_path}', '{replica}'" + (f", {version}" if version else "")
-    return f"ReplicatedReplacingMergeTree({args})"
+    return f"Replicated{table.engine}({args})"
 
 
 def _create_storage_table(
@@ -236,3 +277,19 @@ def render_migrations_table(ctx: RenderContext) -> str:
         zk_path="/clickhouse/tables/all/{database}/{table}",
         replica="{shard}-{replica}",
     )
+
+
+def render_action_index(ctx: RenderContext) -> list[str]:
+    """``action_index``, the materialized view filling it from events, and a backfill of stored events.
+
+    In a cluster the view reads each node's ``events_local`` into its ``action_index_local``: a
+    trace's rows live on one shard (same sharding key), so the Distributed table sees its min/max.
+    """
+    db = f"`{ctx.database}`"
+    target, source = local_name(ACTION_INDEX_TABLE, ctx), local_name(EVENTS_TABLE, ctx)
+    return [
+        *render_create(ACTION_INDEX_TABLE, ctx),
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`action_index_mv`{_on_cluster(ctx)} TO {db}.`{target}`\nAS "
+        + ACTION_INDEX_SELECT.format(source=f"{db}.`{source}`"),
+        f"INSERT INTO {db}.`{ACTION_INDEX}` " + ACTION_INDEX_SELECT.format(source=f"{db}.`{EVENTS}`"),
+    ]
