@@ -34,3 +34,19 @@ def redis_client(redis_server: RedisServer):
     client = connect(redis_server.url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """A real single-node Kafka broker (KRaft, jars from Maven Central) shared by the session's tests.
+
+    Tests that share it use their own topics and groups; tests that stop or kill a broker start
+    their own ``KafkaBroker``.
+    """
+    from fleetlens.sources.kafka_broker import KafkaBroker
+
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka")).start()
+    try:
+        yield broker
+    finally:
+        broker.kill()
