@@ -1,0 +1,87 @@
+"""Business metrics per interval, and payment retries with their eventual outcome by provider.
+
+Transaction: a ``buy`` with ``outcome = success``. Retry: a purchase (``action_id``) with more than
+one ``payment_attempt``; its eventual outcome is the outcome of its highest ``attempt``. A retry is
+counted in the bucket of its last attempt, and only attempts inside the range are seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetlens.query.common import (
+    Limits,
+    QueryResult,
+    Timer,
+    check_buckets,
+    events_source,
+    fill_buckets,
+    parse_interval,
+    run,
+    time_range,
+)
+from fleetlens.store.client import Store
+
+INTERVALS = ("15m", "1h", "3h", "1d")
+
+# Buckets are epoch-aligned multiples of the interval (UTC), like toStartOfInterval.
+BUCKET = "fromUnixTimestamp64Milli(intDiv(toUnixTimestamp64Milli({ts}), {{step:Int64}}) * {{step:Int64}}, 'UTC')"
+
+TOTALS_SQL = f"""
+SELECT {BUCKET.format(ts='ts')} AS bucket,
+       countIf(operation = 'buy' AND outcome = 'success') AS transactions,
+       round(sumIf(amount, operation = 'buy' AND outcome = 'success'), 2) AS transaction_amount,
+       countIf(operation = 'buy' AND outcome = 'failure') AS failed_buys,
+       countIf(operation = 'page_view') AS page_views,
+       countIf(operation = 'reserve') AS reservations,
+       countIf(operation = 'cancel_reservation') AS cancellations,
+       countIf(operation = 'refund') AS refunds,
+       round(sumIf(amount, operation = 'refund'), 2) AS refund_amount
+FROM {{source}}
+WHERE kind = 'business' AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
+GROUP BY bucket
+ORDER BY bucket
+"""
+
+RETRIES_SQL = f"""
+SELECT {BUCKET.format(ts='last_ts')} AS bucket,
+       provider,
+       count() AS retries,
+       countIf(outcome = 'success') AS succeeded,
+       countIf(outcome = 'failure') AS failed,
+       sum(attempts) AS attempts
+FROM
+(
+    SELECT action_id,
+           argMax(provider, attempt) AS provider,
+           argMax(outcome, attempt) AS outcome,
+           max(ts) AS last_ts,
+           uniqExact(event_id) AS attempts
+    FROM {{source}}
+    WHERE kind = 'business' AND operation = 'payment_attempt'
+      AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
+    GROUP BY action_id
+    HAVING attempts > 1
+)
+GROUP BY bucket, provider
+ORDER BY bucket, provider
+LIMIT {{limit:UInt32}}
+"""
+
+TOTAL_COLUMNS = ("transactions", "transaction_amount", "failed_buys", "page_views", "reservations", "cancellations",
+                 "refunds", "refund_amount")
+
+
+def business_metrics(store: Store, *, start: Any = None, end: Any = None, interval: str = "1h",
+                     limits: Limits = Limits()) -> QueryResult:
+    """``totals``: one row per bucket (every bucket of the range, zeros included); ``retries``: per bucket and provider."""
+    timer = Timer()
+    rng = time_range(start, end, limits)
+    step_s = parse_interval("interval", interval, INTERVALS)
+    check_buckets(rng, step_s, limits)
+    source = events_source(store, limits)
+    params = {**rng.params(), "step": step_s * 1000, "limit": limits.max_rows}
+    totals = run(store, TOTALS_SQL.replace("{source}", source), params, limits)
+    retries = run(store, RETRIES_SQL.replace("{source}", source), params, limits)
+    totals = fill_buckets(totals, "bucket", rng, step_s, TOTAL_COLUMNS)
+    return QueryResult({"totals": totals, "retries": retries}, rng, timer.ms(), {"interval_s": step_s})

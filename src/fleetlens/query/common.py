@@ -1,0 +1,281 @@
+"""What every query family shares: time ranges, intervals, limits, cursors, validation, results.
+
+User input reaches SQL only as bound ``{name:Type}`` parameters; the few identifiers that shape a
+query (an interval, a group-by dimension) are checked against fixed choices here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from fleetlens.settings import QuerySettings
+from fleetlens.store.client import Store
+
+UTC = dt.timezone.utc
+
+
+class QueryError(ValueError):
+    """Bad input to a query; ``param`` names the parameter (the API answers 400 with both)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of every query: timeout, row limit, bucket count, range length; and defaults."""
+
+    timeout_s: float = 10.0
+    max_rows: int = 10_000
+    default_limit: int = 100
+    max_buckets: int = 5_000
+    max_range_s: float = 31 * 86400
+    default_range_s: int = 3600
+    users_window_min: int = 5
+    final: bool = False
+
+    @classmethod
+    def from_settings(cls, s: QuerySettings) -> Limits:
+        """The limits ``settings.query`` sets."""
+        return cls(s.timeout_s, s.max_rows, s.default_limit, s.max_buckets, s.max_range_days * 86400,
+                   s.default_range_s, s.users_window_min, s.final)
+
+    def limit(self, value: int | None) -> int:
+        """A list's row count: ``value`` (1..max_rows) or the default."""
+        if value is None:
+            return min(self.default_limit, self.max_rows)
+        if not 1 <= value <= self.max_rows:
+            raise QueryError("limit", f"must be between 1 and {self.max_rows}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open interval [start, end) of event time, UTC, millisecond precision."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def start_ms(self) -> int:
+        """Start as epoch milliseconds."""
+        return to_ms(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        """End as epoch milliseconds."""
+        return to_ms(self.end)
+
+    def params(self) -> dict[str, dt.datetime]:
+        """The ``{start:DateTime64(3)}``/``{end:…}`` bound parameters."""
+        return {"start": self.start, "end": self.end}
+
+    def to_json(self) -> dict[str, str]:
+        """ISO 8601 start and end."""
+        return {"start": iso(self.start), "end": iso(self.end)}
+
+
+def to_ms(value: dt.datetime) -> int:
+    """Epoch milliseconds of an aware datetime."""
+    return int(round(value.timestamp() * 1000))
+
+
+def from_ms(ms: int) -> dt.datetime:
+    """Aware UTC datetime of epoch milliseconds."""
+    return dt.datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def iso(value: dt.datetime) -> str:
+    """``2026-11-22T10:15:00.123Z``."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(param: str, value: str | int | float | dt.datetime | None) -> dt.datetime | None:
+    """A time given as RFC 3339 / ISO 8601 (naive means UTC), epoch milliseconds, or a datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"-?\d{1,15}", value.strip())):
+        ms = int(value)
+        if not 0 <= ms < 253_402_300_800_000:
+            raise QueryError(param, f"epoch milliseconds out of range: {value}")
+        return from_ms(ms)
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise QueryError(param, f"not a time (RFC 3339 like 2026-11-22T10:15:00Z, or epoch ms): {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def time_range(start: Any = None, end: Any = None, limits: Limits = Limits(), now: dt.datetime | None = None) -> TimeRange:
+    """The queried range: given ends, else ``default_range_s`` before ``end`` (or after ``start``); end default now."""
+    s, e = parse_time("start", start), parse_time("end", end)
+    default = dt.timedelta(seconds=limits.default_range_s)
+    if e is None:
+        e = s + default if s is not None else (now or dt.datetime.now(UTC))
+    if s is None:
+        s = e - default
+    if s >= e:
+        raise QueryError("start", f"must be before end ({iso(s)} >= {iso(e)})")
+    if (e - s).total_seconds() > limits.max_range_s:
+        raise QueryError("start", f"range longer than {limits.max_range_s / 86400:g} days")
+    return TimeRange(s, e)
+
+
+_INTERVAL_RE = re.compile(r"^(\d+)\s*([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(param: str, value: str, allowed: Iterable[str] | None = None, minimum_s: int = 60) -> int:
+    """Seconds of an interval like ``1m``, ``15m``, ``3h``, ``1d`` (one of ``allowed`` when given)."""
+    m = _INTERVAL_RE.match(str(value).strip().lower())
+    if not m:
+        raise QueryError(param, f"not an interval like 1m, 15m, 1h, 1d: {value!r}")
+    seconds = int(m[1]) * _UNIT_S[m[2]]
+    choices = list(allowed or [])
+    if choices and f"{m[1]}{m[2]}" not in choices:
+        raise QueryError(param, f"must be one of {', '.join(choices)}, got {value!r}")
+    if seconds < minimum_s or seconds > 86400:
+        raise QueryError(param, f"must be between {minimum_s}s and 1d, got {value!r}")
+    return seconds
+
+
+def check_buckets(rng: TimeRange, step_s: int, limits: Limits, param: str = "interval") -> None:
+    """Refuse a range that would make more than ``max_buckets`` buckets of ``step_s``."""
+    n = (rng.end_ms - rng.start_ms) / (step_s * 1000)
+    if n > limits.max_buckets:
+        raise QueryError(param, f"{n:.0f} buckets over the range; at most {limits.max_buckets} (widen the interval)")
+
+
+def choice(param: str, value: str, allowed: Iterable[str]) -> str:
+    """``value`` if it is one of ``allowed`` (an identifier that shapes SQL), else a QueryError."""
+    options = tuple(allowed)
+    if value not in options:
+        raise QueryError(param, f"must be one of {', '.join(options)}, got {value!r}")
+    return value
+
+
+def values(param: str, given: Iterable[str] | str | None, allowed: Iterable[str] | None = None) -> list[str]:
+    """A list filter: repeated values and/or comma-separated, blanks dropped, each ≤ 256 chars."""
+    if given is None:
+        return []
+    items = [given] if isinstance(given, str) else list(given)
+    out = [v.strip() for item in items for v in str(item).split(",") if v.strip()]
+    for v in out:
+        if len(v) > 256:
+            raise QueryError(param, "a value is longer than 256 characters")
+    if allowed is not None:
+        options = set(allowed)
+        bad = [v for v in out if v not in options]
+        if bad:
+            raise QueryError(param, f"unknown value(s) {', '.join(map(repr, bad))}; allowed: {', '.join(sorted(options))}")
+    return out
+
+
+def encode_cursor(*key: Any) -> str:
+    """An opaque cursor holding the sort key of the last row of a page."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+
+
+def decode_cursor(param: str, cursor: str | None, types: tuple[type, ...]) -> list[Any] | None:
+    """The sort key in ``cursor`` (checked against ``types``), or None for the first page."""
+    if not cursor:
+        return None
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise QueryError(param, "not a cursor returned by this query") from None
+    if not isinstance(key, list) or len(key) != len(types) or not all(isinstance(k, t) for k, t in zip(key, types)):
+        raise QueryError(param, "not a cursor returned by this query")
+    return key
+
+
+@dataclass
+class QueryResult:
+    """What a query returns: named Arrow tables, scalar facts, the range, and how long it took."""
+
+    tables: dict[str, pa.Table]
+    range: TimeRange | None
+    elapsed_ms: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON: each table as a list of row objects (times as ISO 8601 strings)."""
+        out: dict[str, Any] = {"elapsed_ms": round(self.elapsed_ms, 3)}
+        if self.range is not None:
+            out["range"] = self.range.to_json()
+        out.update(self.meta)
+        for name, table in self.tables.items():
+            out[name] = rows(table)
+        return out
+
+
+def rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows of ``table`` as dicts, timestamps as ISO 8601 strings."""
+    cols = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_timestamp(col.type):
+            cols[name] = [iso(v) if v is not None else None for v in col.to_pylist()]
+        else:
+            cols[name] = col.to_pylist()
+    return [dict(zip(cols, vals)) for vals in zip(*cols.values())] if cols else []
+
+
+class Timer:
+    """Wall time of a query, from construction to :meth:`ms`."""
+
+    def __init__(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def ms(self) -> float:
+        """Milliseconds since construction."""
+        return (time.perf_counter() - self._t0) * 1000
+
+
+def run(store: Store, sql: str, params: Mapping[str, Any], limits: Limits) -> pa.Table:
+    """``sql`` with bound ``params``, bounded by the query timeout and the row limit."""
+    # max_result_rows guards any query whose own LIMIT is missing or larger; 'break' returns what
+    # fits instead of failing, and the query's LIMIT keeps results exact below it.
+    guarded = f"{sql}\nSETTINGS max_result_rows = {int(limits.max_rows) + 1}, result_overflow_mode = 'break'"
+    return store.query_arrow(guarded, params, timeout_s=limits.timeout_s)
+
+
+def events_source(store: Store, limits: Limits) -> str:
+    """The events table as a query reads it (``FINAL`` when settings.query.final)."""
+    return "events FINAL" if limits.final else "events"
+
+
+def fill_buckets(table: pa.Table, column: str, rng: TimeRange, step_s: int, zero: Iterable[str],
+                 first: int | None = None) -> pa.Table:
+    """``table`` with a row for every bucket of ``step_s`` in ``rng`` (missing ones with zeros).
+
+    The grid starts at ``first`` (epoch ms), by default at the bucket holding the range's start.
+    """
+    import polars as pl
+
+    step = step_s * 1000
+    first = rng.start_ms // step * step if first is None else first
+    grid = pl.DataFrame({column: pl.int_range(first, rng.end_ms, step, eager=True)}).with_columns(
+        pl.col(column).cast(pl.Datetime("ms", "UTC"))
+    )
+    df = pl.from_arrow(table) if table.num_rows else None
+    if df is None or df.is_empty():
+        out = grid.with_columns([pl.lit(0).alias(z) for z in zero])
+    else:
+        df = df.with_columns(pl.col(column).cast(pl.Datetime("ms", "UTC")))
+        out = grid.join(df, on=column, how="left").with_columns([pl.col(z).fill_null(0) for z in zero])
+    return out.to_arrow()

@@ -1,0 +1,147 @@
+"""Event search: filters over logs and business events, newest first, cursor pages, counts by level.
+
+Free text matches whole words of the message (case-insensitive) through the message's ``text``
+index: ``hasAllTokens(message, tokens)``; every word given must occur.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetlens.contract.schema import LEVELS
+from fleetlens.query.common import (
+    Limits,
+    QueryError,
+    QueryResult,
+    Timer,
+    decode_cursor,
+    encode_cursor,
+    events_source,
+    from_ms,
+    run,
+    time_range,
+    to_ms,
+    values,
+)
+from fleetlens.query.trace import EVENT_COLUMNS
+from fleetlens.store.client import Store
+
+KINDS = ("log", "business")
+
+# filter name -> column; each is "column IN {name:Array(String)}" when given
+LIST_FILTERS = {
+    "services": "service",
+    "event_types": "event_type",
+    "hosts": "host",
+    "pods": "pod",
+    "containers": "container",
+    "nodes": "node",
+    "loggers": "logger",
+    "source_files": "source_file",
+    "kinds": "kind",
+    "operations": "operation",
+}
+
+# The text index tokenizes with splitByNonAlpha: runs of ASCII letters and digits (other bytes split).
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass
+class EventFilter:
+    """What to look for. Lists match any of their values; different filters must all match."""
+
+    levels: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    event_types: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    pods: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+    loggers: list[str] = field(default_factory=list)
+    source_files: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    operations: list[str] = field(default_factory=list)
+    text: str = ""
+
+    def checked(self) -> EventFilter:
+        """A copy with lists split on commas and levels/kinds checked against the contract's values."""
+        out = EventFilter(text=self.text or "")
+        out.levels = [v.lower() for v in values("level", self.levels)]
+        values("level", out.levels, LEVELS)
+        for name in LIST_FILTERS:
+            setattr(out, name, values(name.rstrip("s"), getattr(self, name), KINDS if name == "kinds" else None))
+        if len(out.text) > 1024:
+            raise QueryError("text", "longer than 1024 characters")
+        if out.text.strip() and not _TOKEN.search(out.text):
+            raise QueryError("text", "has no word to search for (letters or digits)")
+        return out
+
+
+def _where(f: EventFilter, with_levels: bool) -> tuple[list[str], dict[str, Any]]:
+    clauses = ["ts >= {start:DateTime64(3, 'UTC')}", "ts < {end:DateTime64(3, 'UTC')}"]
+    params: dict[str, Any] = {}
+    if with_levels and f.levels:
+        clauses.append("level IN {levels:Array(String)}")
+        params["levels"] = f.levels
+    for name, column in LIST_FILTERS.items():
+        if getattr(f, name):
+            clauses.append(f"{column} IN {{{name}:Array(String)}}")
+            params[name] = getattr(f, name)
+    tokens = [t.lower() for t in _TOKEN.findall(f.text)]
+    if tokens:
+        clauses.append("hasAllTokens(message, {tokens:Array(String)})")
+        params["tokens"] = tokens
+    return clauses, params
+
+
+LIST_SQL = """
+SELECT {columns}
+FROM {source}
+WHERE {where}
+ORDER BY ts DESC, event_id DESC
+LIMIT {{limit:UInt32}}
+"""
+
+# Counts ignore the level filter, so a UI can show how many of each level the other filters match.
+COUNTS_SQL = """
+SELECT level, count() AS events
+FROM {source}
+WHERE {where}
+GROUP BY level
+ORDER BY level
+"""
+
+
+def search_events(store: Store, flt: EventFilter | None = None, *, start: Any = None, end: Any = None,
+                  limit: int | None = None, cursor: str | None = None, counts: bool = True,
+                  limits: Limits = Limits()) -> QueryResult:
+    """A page of matching events, newest first (``events``), and counts by level (``counts``).
+
+    ``meta.next_cursor`` continues after this page (None on the last page); counts cover the whole
+    range (not just the page) and ignore the level filter.
+    """
+    timer = Timer()
+    f = (flt or EventFilter()).checked()
+    rng = time_range(start, end, limits)
+    n = limits.limit(limit)
+    after = decode_cursor("cursor", cursor, (int, str))
+    clauses, params = _where(f, with_levels=True)
+    params |= {**rng.params(), "limit": n}
+    if after is not None:
+        # strictly after the previous page's last row in (ts DESC, event_id DESC) order
+        clauses.append("ts <= {cur_ts:DateTime64(3, 'UTC')} AND (ts < {cur_ts:DateTime64(3, 'UTC')} OR event_id < {cur_id:String})")
+        params |= {"cur_ts": from_ms(after[0]), "cur_id": after[1]}
+    source = events_source(store, limits)
+    page = run(store, LIST_SQL.format(columns=EVENT_COLUMNS, source=source, where=" AND ".join(clauses)), params, limits)
+    tables = {"events": page}
+    if counts:
+        count_clauses, count_params = _where(f, with_levels=False)
+        tables["counts"] = run(store, COUNTS_SQL.format(source=source, where=" AND ".join(count_clauses)),
+                               count_params | rng.params(), limits)
+    next_cursor = None
+    if page.num_rows == n:
+        last = page.slice(n - 1).to_pylist()[0]
+        next_cursor = encode_cursor(to_ms(last["ts"]), last["event_id"])
+    return QueryResult(tables, rng, timer.ms(), {"next_cursor": next_cursor})
