@@ -51,6 +51,35 @@ class RedisSettings(_Group):
     )
 
 
+class KafkaSettings(_Group):
+    """Kafka transport: consumer group (named by ``ingest.group``), idempotent producer, security."""
+
+    bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers (host:port, comma-separated).")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a consumer group without committed offsets starts reading a partition."
+    )
+    partitions: int = Field(3, ge=1, description="Partitions of the event and dead-letter topics fleetlens creates when they are missing.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of the topics fleetlens creates.")
+    read_count: int = Field(10_000, ge=1, description="Messages asked for per consume call.")
+    session_timeout_ms: int = Field(
+        10_000, ge=1, description="A consumer not heard from for this long is dead: its partitions go to the others."
+    )
+    queued_max_kbytes: int = Field(
+        32_768, ge=1, description="Memory bound of messages prefetched per consumer (librdkafka queued.max.messages.kbytes)."
+    )
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "lz4", description="Producer compression of message batches."
+    )
+    linger_ms: float = Field(10.0, ge=0, description="How long the producer waits to fill a batch before sending it.")
+    batch_bytes: int = Field(1_000_000, ge=1, description="Largest producer batch per partition (librdkafka batch.size).")
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka options for every Kafka client, e.g. security: "
+        '`{"security.protocol": "SASL_SSL", "sasl.mechanisms": "PLAIN", "sasl.username": "…", "sasl.password": "…"}` '
+        "(env: JSON in FLEETLENS_KAFKA__OPTIONS).",
+    )
+
+
 class IngestSettings(_Group):
     """The ingest worker: batching, memory bound, consumer group."""
 
@@ -107,7 +136,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("fleetlens-data"), description="Where the embedded store and Redis keep their data.")
-    mq: Literal["redis"] = Field("redis", description="Which message queue to read.")
+    mq: Literal["redis", "kafka"] = Field("redis", description="Which message queue to read and write.")
     streams: list[str] = Field(["fleet.events"], description="Streams (Redis) or topics (Kafka) carrying events.")
     dlq_stream: str = Field("fleet.events.dlq", description="Dead-letter stream/topic for rejected events.")
     clickhouse_url: str | None = Field(
@@ -121,6 +150,7 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = Field("console", description="Human-readable or JSON log lines.")
 
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     simulate: SimulateSettings = Field(default_factory=SimulateSettings)
     query: QuerySettings = Field(default_factory=QuerySettings)

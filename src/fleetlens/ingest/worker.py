@@ -148,6 +148,16 @@ class IngestWorker:
             self._store_batch(item)  # type: ignore[arg-type]
 
     def _store_batch(self, batch: Batch) -> None:
+        with self.source.hold(batch.deliveries) as owned:
+            if len(owned) < len(batch.deliveries):
+                # Partitions of this batch went to another consumer (Kafka rebalance): it re-reads them.
+                log.info("dropping work of revoked partitions", deliveries=len(batch.deliveries) - len(owned))
+                if not owned:
+                    return
+                batch = build_batch(owned)
+            self._store_held_batch(batch)
+
+    def _store_held_batch(self, batch: Batch) -> None:
         started = time.monotonic()
         events, metrics = batch.events, batch.metrics
         skipped = batch.duplicates_in_batch

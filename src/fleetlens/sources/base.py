@@ -9,7 +9,7 @@ redelivery into exactly-once storage by ``event_id``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import ContextManager, Protocol, Sequence
 
 
 @dataclass
@@ -73,6 +73,14 @@ class Source(Protocol):
 
     def read(self, max_messages: int, timeout_s: float) -> list[Delivery]:
         """Up to ``max_messages`` messages, waiting at most ``timeout_s`` for the first one."""
+        ...
+
+    def hold(self, deliveries: Sequence[Delivery]) -> ContextManager[list[Delivery]]:
+        """Hold the deliveries while they are stored and acknowledged; yields those this consumer may still handle.
+
+        A transport that moves work between consumers (Kafka rebalances) leaves out deliveries
+        whose partition was taken away, and does not take it away while it is held.
+        """
         ...
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:

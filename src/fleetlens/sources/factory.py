@@ -12,6 +12,10 @@ def open_source(settings: Settings, group: str, consumer: str) -> Source:
     if settings.mq == "redis":
         client = connect(settings.redis.url, socket_timeout=30, health_check_interval=10)
         return RedisStreamSource(client, settings.streams, group, consumer, settings.dlq_stream, settings.redis)
+    if settings.mq == "kafka":
+        from fleetlens.sources.kafka import KafkaSource
+
+        return KafkaSource(settings.streams, group, consumer, settings.dlq_stream, settings.kafka)
     raise ValueError(f"unsupported mq {settings.mq!r}")
 
 
@@ -19,4 +23,9 @@ def open_sink(settings: Settings) -> Sink:
     """A producer on the configured MQ."""
     if settings.mq == "redis":
         return RedisStreamSink(connect(settings.redis.url, socket_timeout=30))
+    if settings.mq == "kafka":
+        from fleetlens.sources.kafka import KafkaSink, ensure_topics
+
+        ensure_topics(settings.kafka, [*settings.streams, settings.dlq_stream])
+        return KafkaSink(settings.kafka)
     raise ValueError(f"unsupported mq {settings.mq!r}")

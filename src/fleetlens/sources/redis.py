@@ -17,6 +17,7 @@ every group's oldest pending / last delivered id, and older than ``retain_s``, g
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Sequence
 
 import redis
@@ -224,6 +225,10 @@ class RedisStreamSource:
                 )
 
     # -- acknowledging, dead letters, lag ------------------------------------------------------
+
+    def hold(self, deliveries: Sequence[Delivery]) -> AbstractContextManager[list[Delivery]]:
+        """Every delivery: pending entries stay this consumer's until another one claims them as abandoned."""
+        return nullcontext(list(deliveries))
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         """XACK every entry of the deliveries (one round trip per stream)."""

@@ -1,0 +1,145 @@
+"""The Kafka transport against a real broker: commits, redelivery, rebalance, dead letters, lag."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from fleetlens.settings import KafkaSettings
+from fleetlens.sources.base import DeadLetter
+from fleetlens.sources.kafka import KafkaSink, KafkaSource, ensure_topics
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def kafka(kafka_broker) -> KafkaSettings:
+    return KafkaSettings(bootstrap=kafka_broker.bootstrap, session_timeout_ms=6000)
+
+
+@pytest.fixture
+def topic(kafka) -> str:
+    name = f"events.{next(_names)}"
+    ensure_topics(kafka, [name])
+    return name
+
+
+def source(kafka, topic, consumer="c1", group="ingest", **kw) -> KafkaSource:
+    return KafkaSource([topic], group, consumer, topic + ".dlq", kafka, **kw)
+
+
+def read_until(src: KafkaSource, count: int, rounds: int = 100):
+    out = []
+    for _ in range(rounds):
+        out.extend(src.read(10_000, 0.1))
+        if sum(len(d) for d in out) >= count:
+            break
+    return out
+
+
+def payloads(deliveries) -> list[bytes]:
+    return [p for d in deliveries for p in d.payloads]
+
+
+def test_keyed_messages_spread_over_partitions_and_keep_order_per_key(kafka, topic):
+    keys = [f"action-{i % 7}" for i in range(70)]
+    KafkaSink(kafka).send(topic, [b"%d" % i for i in range(70)], keys)
+    src = source(kafka, topic)
+    deliveries = read_until(src, 70)
+    assert sorted(payloads(deliveries), key=int) == [b"%d" % i for i in range(70)]
+    assert len({d.partition for d in deliveries}) == 3  # 7 keys over 3 partitions
+    for d in deliveries:  # offsets ascend inside a partition, and one key lives in one partition
+        assert d.positions == sorted(d.positions)
+    by_key = {}
+    for d in deliveries:
+        for p in d.payloads:
+            by_key.setdefault(keys[int(p)], set()).add(d.partition)
+    assert all(len(parts) == 1 for parts in by_key.values())
+    src.close()
+
+
+def test_only_acknowledged_offsets_are_committed_and_the_rest_is_redelivered(kafka, topic):
+    KafkaSink(kafka).send(topic, [b"m%d" % i for i in range(30)], ["k"] * 30)  # one partition
+    first = source(kafka, topic)
+    deliveries = read_until(first, 30)
+    assert all(d.redelivered for d in deliveries)  # fresh assignment: not committed by this consumer yet
+    (d,) = deliveries
+    head = type(d)(d.stream, d.partition, d.positions[:10], d.payloads[:10], epoch=d.epoch)
+    with first.hold([head]) as held:
+        first.ack(held)
+    lag = first.lag()
+    key = f"{topic}/{d.partition}"
+    assert lag.pending[key] == 20 and lag.undelivered[key] == 0
+    first.close()  # "crash" without acknowledging the other 20
+
+    second = source(kafka, topic, consumer="c2")
+    again = read_until(second, 20)
+    assert payloads(again) == [b"m%d" % i for i in range(10, 30)]
+    assert all(x.redelivered for x in again)
+    with second.hold(again) as held:
+        second.ack(held)
+    assert second.lag().total == 0
+    KafkaSink(kafka).send(topic, [b"new"], ["k"])
+    fresh = read_until(second, 1)
+    assert payloads(fresh) == [b"new"] and not any(x.redelivered for x in fresh)  # committed once: first deliveries
+    second.close()
+
+
+def test_revoked_partitions_are_never_committed_by_their_old_owner(kafka, topic):
+    KafkaSink(kafka).send(topic, [b"x%d" % i for i in range(90)], [f"k{i}" for i in range(90)])
+    old = source(kafka, topic, consumer="old", revoke_wait_s=0.5)
+    handed = read_until(old, 90)
+    assert {d.partition for d in handed} == {0, 1, 2}
+    newcomer = source(kafka, topic, consumer="new")
+    # Both poll until the group has rebalanced: the old owner gives up at least one partition.
+    for _ in range(200):
+        old.read(10_000, 0.05)
+        newcomer.read(10_000, 0.05)
+        if old.leases._owned and newcomer.leases._owned and len(old.leases._owned) < 3:
+            break
+    moved = {p for (_, p) in newcomer.leases._owned}
+    assert moved
+    with old.hold(handed) as held:
+        assert {d.partition for d in held}.isdisjoint(moved)  # revoked work is not held...
+        old.ack(handed)  # ...and not committed even when asked to
+    committed = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "ingest"}).committed(
+        [TopicPartition(topic, p) for p in range(3)], timeout=10
+    )
+    for tp in committed:
+        if tp.partition in moved:
+            assert tp.offset < 0, "an old owner committed a revoked partition"
+    old.close()
+    newcomer.close()
+
+
+def test_dead_letters_carry_bytes_source_and_reason_in_headers(kafka, topic):
+    src = source(kafka, topic)
+    src.dead_letter([DeadLetter(topic, 2, "17", 3, "e9", "level", "level must be one of ...", b"\xff{bad")])
+    check = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "dlq-check", "auto.offset.reset": "earliest"})
+    check.subscribe([topic + ".dlq"])
+    messages = []
+    for _ in range(100):
+        messages += [m for m in check.consume(10, 0.1) if not m.error()]
+        if messages:
+            break
+    check.close()
+    (message,) = messages
+    headers = {k: v.decode() for k, v in message.headers()}
+    assert message.value() == b"\xff{bad"
+    assert headers == {"source": topic, "partition": "2", "offset": "17", "line": "3", "event_id": "e9",
+                       "field": "level", "reason": "level must be one of ..."}
+    src.close()
+
+
+def test_a_message_without_value_becomes_a_dead_letter(kafka, topic):
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    producer.produce(topic, None, key="k")
+    producer.flush(10)
+    src = source(kafka, topic)
+    (delivery,) = read_until(src, 1)
+    assert delivery.payloads == [b""]
+    (letter,) = delivery.malformed
+    assert letter.field == "payload" and "no value" in letter.reason and letter.position == str(delivery.positions[0])
+    src.close()
