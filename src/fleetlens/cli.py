@@ -24,6 +24,10 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks of the hot paths (results go to docs/benchmarks.md).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
+from fleetlens.query.cli import query_app  # noqa: E402 - beside the other sub-apps
+
+app.add_typer(query_app, name="query")
+
 
 @app.callback()
 def main(
@@ -65,6 +69,7 @@ def up(
     duration: Optional[float] = typer.Option(
         None, "--duration", help="Stop by itself after this many seconds (default: run until Ctrl-C)."
     ),
+    api: bool = typer.Option(True, "--api/--no-api", help="Serve the query API (settings.query.host/port) in this process."),
 ) -> None:
     """Run the embedded stack: Redis-protocol server, simulator, ingest worker, chDB hot store."""
     from fleetlens.up import UpOptions, run_up
@@ -77,6 +82,7 @@ def up(
         events_per_message=events_per_message if events_per_message is not None else sim.events_per_message,
         simulate=simulator,
         duration_s=duration,
+        api=api,
     )
     run_up(settings, options)
 
@@ -97,6 +103,17 @@ def ingest(
         run_ingest(settings, store, until_idle_s=until_idle)
     finally:
         store.close()
+
+
+@app.command()
+def api(
+    host: Optional[str] = typer.Option(None, "--host", help="Listen address (default settings.query.host)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Listen port (default settings.query.port)."),
+) -> None:
+    """Serve the query API (OpenAPI at /docs) over the store, in this process, until Ctrl-C."""
+    from fleetlens.api.run import run_api
+
+    run_api(current_settings(), host=host, port=port)
 
 
 @app.command()

@@ -41,6 +41,7 @@ class UpOptions:
     events_per_message: int
     simulate: bool = True
     duration_s: float | None = None
+    api: bool = True
 
 
 def _start_redis(settings: Settings) -> RedisServer | None:
@@ -113,6 +114,7 @@ def run_up(settings: Settings, options: UpOptions) -> None:
     simulator = _Simulator(settings, options) if options.simulate else None
     if simulator:
         simulator.start()
+    api = _start_api(console, settings, store) if options.api else None
 
     where = settings.clickhouse_url or str(settings.chdb_path.resolve())
     console.print(f"[bold]fleetlens up[/]  store: {where}  mq: {settings.redis.url} streams {settings.streams}")
@@ -145,12 +147,28 @@ def run_up(settings: Settings, options: UpOptions) -> None:
     finally:
         if live:
             live.stop()
+        if api:
+            api.stop()
         _shutdown(console, simulator, worker, ingest, ingest_stop, stats)
         store.close()
         if server:
             server.stop()
     if worker.error:
         raise SystemExit(f"ingest failed: {worker.error}")
+
+
+def _start_api(console: Console, settings: Settings, store):
+    """The query API in a thread of this process (chDB: one process owns the store); None if it cannot bind."""
+    from fleetlens.api.app import create_app
+    from fleetlens.api.server import serve_in_thread
+
+    try:
+        handle = serve_in_thread(create_app(store, settings), settings.query.host, settings.query.port)
+    except Exception as exc:  # noqa: BLE001 - ingest must run even when the API port is taken
+        console.print(f"[yellow]query API not started[/] on {settings.query.host}:{settings.query.port}: {exc}")
+        return None
+    console.print(f"query API: {handle.url}  (OpenAPI: {handle.url}/docs)")
+    return handle
 
 
 def _lag(worker) -> int | str:

@@ -1,0 +1,35 @@
+"""``fleetlens api``: open the store and serve the API in this process until Ctrl-C."""
+
+from __future__ import annotations
+
+import threading
+
+from rich.console import Console
+
+from fleetlens.api.app import create_app
+from fleetlens.api.server import serve_in_thread
+from fleetlens.settings import Settings
+from fleetlens.store.client import open_store
+
+
+def run_api(settings: Settings, host: str | None = None, port: int | None = None,
+            stop: threading.Event | None = None) -> None:
+    """Serve until ``stop`` is set or Ctrl-C; the store is closed after the server stopped."""
+    from fleetlens.ingest.run import stop_on_signals
+
+    console = Console(stderr=True)
+    stop = stop or threading.Event()
+    stop_on_signals(stop)
+    store = open_store(settings)
+    try:
+        handle = serve_in_thread(create_app(store, settings), host or settings.query.host,
+                                 settings.query.port if port is None else port)
+        console.print(f"[bold]fleetlens api[/]  {handle.url}  (OpenAPI: {handle.url}/docs)  Ctrl-C stops")
+        try:
+            while not stop.wait(0.5):
+                if not handle.thread.is_alive():
+                    raise SystemExit("the API server stopped unexpectedly")
+        finally:
+            handle.stop()
+    finally:
+        store.close()
