@@ -14,6 +14,7 @@ import typer
 from fleetlens.logsetup import configure_logging
 from fleetlens.settings import Settings, active_settings, load_settings, set_active
 from fleetlens.simulate.cli import simulate
+from fleetlens.workload.cli import load
 
 app = typer.Typer(
     help="fleetlens: logs, metrics and business events of a microservice fleet → answers, alerts, dashboards.",
@@ -56,6 +57,7 @@ def current_settings() -> Settings:
 
 
 app.command("simulate")(simulate)
+app.command("load")(load)
 
 
 @app.command()

@@ -108,3 +108,18 @@ def test_bad_parameters_get_400_naming_them(api, path, params, param):
     body = response.json()
     assert body["param"] == param and param in body["error"]
     assert "Traceback" not in response.text
+
+
+def test_load_generator_runs_every_family(api):
+    from fleetlens.workload.mix import BUILDERS, DEFAULT_MIX, parse_mix
+    from fleetlens.workload.runner import Context, run_load
+
+    ctx = Context(str(START_MS), str(START_MS + 3600_000), ("no-such-action",), ("payment",))
+    action = api.get("/events", params={**WHOLE, "operation": "buy", "limit": 5}).json()["events"][0]["action_id"]
+    ctx = Context(ctx.start, ctx.end, (action,), ctx.services)
+    result = run_load(str(api.base_url), parse_mix(DEFAULT_MIX), rate=40, clients=4, duration_s=3, ctx=ctx).summary()
+    assert set(result["families"]) == set(BUILDERS)
+    assert all(f["errors"] == 0 and f["p99_ms"] >= f["p50_ms"] > 0 for f in result["families"].values())
+    assert 80 <= result["requests"] <= 130  # 40/s for 3 s, open loop
+    with pytest.raises(ValueError, match="unknown query family"):
+        parse_mix("trace=1,nope=2")

@@ -1,0 +1,1 @@
+"""The query-workload generator (``fleetlens load``): a mix of query families against the API."""
