@@ -81,12 +81,17 @@ def test_simultaneous_users_are_exact(loaded, dataset):
     rows = result.tables["users"].to_pylist()
     assert len(rows) == 60
     biz = ref.filter(pl.col("kind") == "business").with_columns(pl.col("ts").dt.epoch("ms").alias("ms"))
-    for row in rows[::7]:
+    for row in rows:
         t = int(row["t"].timestamp() * 1000)
         window = biz.filter((pl.col("ms") > t - 300_000) & (pl.col("ms") <= t))
         assert row["viewing"] == window.filter(pl.col("operation") == "page_view")["user_id"].n_unique()
         assert row["buying"] == window.filter(pl.col("operation").is_in(BUY_OPS))["user_id"].n_unique()
     assert any(r["viewing"] > 0 for r in rows) and any(r["buying"] > 0 for r in rows)
+    coarse = users.simultaneous_users(loaded, start=start, end=end, step="5m", window_min=3, limits=LIMITS)
+    for row in coarse.tables["users"].to_pylist():
+        t = int(row["t"].timestamp() * 1000)
+        window = biz.filter((pl.col("ms") > t - 180_000) & (pl.col("ms") <= t))
+        assert row["buying"] == window.filter(pl.col("operation").is_in(BUY_OPS))["user_id"].n_unique()
 
 
 @pytest.mark.parametrize("interval,step_s", [("15m", 900), ("1h", 3600), ("3h", 10800)])
@@ -199,6 +204,7 @@ def test_rejection_counts(loaded, whole):
     (lambda s: perf.durations(s, by="message; DROP TABLE events"), "by"),
     (lambda s: perf.resources(s, group="pod"), "group"),
     (lambda s: users.simultaneous_users(s, step="1s"), "step"),
+    (lambda s: users.simultaneous_users(s, step="90s"), "step"),
     (lambda s: users.simultaneous_users(s, start="2026-01-01T00:00:00Z", end="2026-01-30T00:00:00Z", step="1m"), "step"),
     (lambda s: trace.trace(s, ""), "action_id"),
 ])
@@ -213,3 +219,11 @@ def test_injection_attempts_are_just_values(loaded, whole):
     result = events.search_events(loaded, events.EventFilter(services=[nasty], text=nasty), **whole, limits=LIMITS)
     assert result.tables["events"].num_rows == 0
     assert not trace.trace(loaded, nasty, limits=LIMITS).meta["found"]
+
+
+def test_truncated_trace_spans_still_cover_the_whole_action(loaded, dataset):
+    _, ref, _ = dataset
+    action_id, n = ref.drop_nulls("action_id").group_by("action_id").len().sort("len", descending=True).row(0)
+    short = trace.trace(loaded, action_id, limit=3, limits=LIMITS)
+    assert short.meta["truncated"] and short.tables["events"].num_rows == 3
+    assert sum(short.tables["spans"].column("events").to_pylist()) == n

@@ -16,7 +16,8 @@ def _schema(store) -> list[tuple[str, str]]:
 def test_twice_changes_nothing(store):
     before = _schema(store)
     assert {n for n, _ in before} == {
-        "events", "metrics", "rejections", "schema_migrations", "action_index", "action_index_mv", "alerts"
+        "events", "metrics", "rejections", "schema_migrations", "action_index", "action_index_mv", "alerts",
+        "users_1m", "users_1m_mv",
     }
     assert ensure_schema(store) == []
     assert _schema(store) == before
@@ -54,3 +55,23 @@ def test_action_index_follows_inserts(store):
         "FROM action_index GROUP BY action_id ORDER BY action_id"
     )
     assert tbl.to_pylist() == [{"action_id": "a1", "lo": 500, "hi": 5_000}, {"action_id": "a2", "lo": 7_000, "hi": 7_000}]
+
+
+def test_rollups_are_backfilled_from_events_stored_before_them(tmp_path):
+    from fleetlens.simulate.runner import generate_payloads
+    from fleetlens.contract.decode import decode_payloads
+    from fleetlens.store.client import EmbeddedStore
+
+    # the `store` fixture is not used: this one stops after migration 1
+    s = EmbeddedStore(tmp_path / "old", "fleetlens")
+    try:
+        ensure_schema(s, MIGRATIONS[:1])
+        s.insert_arrow("events", decode_payloads(generate_payloads(3000, seed=2)).events)
+        assert ensure_schema(s) == [m.version for m in MIGRATIONS[1:]]
+        want = s.query_scalar("SELECT uniqExact(action_id) FROM events WHERE action_id != ''")
+        assert s.query_scalar("SELECT uniqExact(action_id) FROM action_index") == want > 0
+        users = "SELECT uniqExact(user_id) FROM {} WHERE {}"
+        assert s.query_scalar(users.format("users_1m", "1")) == s.query_scalar(users.format(
+            "events", "kind = 'business' AND operation IN ('page_view', 'reserve', 'payment_attempt', 'buy')")) > 0
+    finally:
+        s.close()

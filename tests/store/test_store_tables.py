@@ -79,8 +79,8 @@ def test_every_migration_statement_is_idempotent():
     for ctx in (EMBEDDED, CLUSTER):
         for migration in MIGRATIONS:
             for stmt in migration.statements(ctx):
-                # the action_index backfill is idempotent by its min/max aggregation instead
-                backfill = stmt.startswith("INSERT INTO `fleetlens`.`action_index` ")
+                # the rollup backfills are idempotent by their min/max aggregation or replacing key
+                backfill = stmt.startswith(("INSERT INTO `fleetlens`.`action_index` ", "INSERT INTO `fleetlens`.`users_1m` "))
                 assert "IF NOT EXISTS" in stmt or backfill, stmt
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+import pyarrow as pa
+
 from fleetlens.query.common import (
     Limits,
     QueryError,
@@ -74,7 +77,22 @@ def trace(store: Store, action_id: str, *, start: Any = None, end: Any = None, l
     source = events_source(store, limits)
     params = {"action_id": action_id, "lo": lo, "hi": hi, "limit": n}
     events = run(store, EVENTS_SQL.replace("<source>", source), params, limits)
-    spans = run(store, SPANS_SQL.replace("<source>", source), params, limits)
+    # a whole trace is in hand: its spans cost no second scan; a truncated one needs the store's
+    spans = _spans(events) if events.num_rows < n else run(store, SPANS_SQL.replace("<source>", source), params, limits)
     found = events.num_rows > 0
     return QueryResult({"events": events, "spans": spans}, TimeRange(lo, hi) if found else None, timer.ms(),
                        {"action_id": action_id, "found": found, "truncated": events.num_rows >= n})
+
+
+def _spans(events: pa.Table) -> pa.Table:
+    """SPANS_SQL computed over the fetched events (same columns and order)."""
+    if events.num_rows == 0:
+        return pa.table({"service": pa.array([], pa.string())})
+    df = pl.from_arrow(events).group_by("service").agg(
+        pl.col("ts").min().alias("first_ts"),
+        pl.col("ts").max().alias("last_ts"),
+        pl.len().cast(pl.UInt64).alias("events"),
+        ((pl.col("ts").max() - pl.col("ts").min()).dt.total_milliseconds().cast(pl.Float64)).alias("duration_ms"),
+        (pl.col("level") == "error").sum().cast(pl.UInt64).alias("errors"),
+    )
+    return df.sort(["first_ts", "service"]).to_arrow()

@@ -20,6 +20,7 @@ from fleetlens.store.tables import (
     render_create,
     render_database,
     render_action_index,
+    render_users_1m,
     render_migrations_table,
 )
 
@@ -47,6 +48,7 @@ def _queries(ctx: RenderContext) -> list[str]:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, metrics and rejections tables", _initial),
     Migration(2, "action_index (min/max ts per action_id, materialized view) and alerts", _queries),
+    Migration(3, "users_1m: active users per minute (materialized view) for simultaneous users", render_users_1m),
 )
 
 

@@ -175,6 +175,24 @@ ACTION_INDEX_TABLE = TableDef(
 )
 ACTION_INDEX_SELECT = "SELECT action_id, min(ts) AS ts_min, max(ts) AS ts_max FROM {source} WHERE action_id != '' GROUP BY action_id"
 
+# Which users were active in which minute, for "simultaneous users": one row per (minute, class,
+# user) instead of one per event (~20x fewer rows). `minute` is the event time rounded *up* to the
+# minute, so the contract's window (t - W, t] is exactly the minutes t - W + 1m .. t. Replacing by
+# the whole key: a repeated row (backfill, redelivery) collapses, and the query counts distinct users.
+USERS_1M_TABLE = TableDef(
+    name="users_1m",
+    columns=(("minute", "DateTime('UTC')"), ("class", LC), ("user_id", "String")),
+    order_by=("minute", "class", "user_id"),
+    partition_by="toDate(minute)",
+    shard_key="cityHash64(user_id)",
+)
+USERS_1M_SELECT = (
+    "SELECT toDateTime(intDiv(toUnixTimestamp64Milli(ts) + 59999, 60000) * 60, 'UTC') AS minute, "
+    "if(operation = 'page_view', 'viewing', 'buying') AS class, user_id FROM {source} "
+    "WHERE kind = 'business' AND user_id != '' AND operation IN ('page_view', 'reserve', 'payment_attempt', 'buy') "
+    "GROUP BY minute, class, user_id"
+)
+
 # Alerts raised by the detector. Ids are deterministic (rule, key, window), so a replayed alert
 # or a status change replaces the row of its id (latest updated_at wins).
 ALERTS_TABLE = TableDef(
@@ -203,6 +221,7 @@ REJECTIONS = REJECTIONS_TABLE.name
 SCHEMA_MIGRATIONS = SCHEMA_MIGRATIONS_TABLE.name
 ACTION_INDEX = ACTION_INDEX_TABLE.name
 ALERTS = ALERTS_TABLE.name
+USERS_1M = "users_1m"
 
 MESSAGE_TEXT_INDEX = "text(tokenizer = splitByNonAlpha, preprocessor = lower(message)) GRANULARITY 100000000"
 MESSAGE_TOKENBF_INDEX = "tokenbf_v1(32768, 3, 0) GRANULARITY 1"
@@ -292,4 +311,16 @@ def render_action_index(ctx: RenderContext) -> list[str]:
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`action_index_mv`{_on_cluster(ctx)} TO {db}.`{target}`\nAS "
         + ACTION_INDEX_SELECT.format(source=f"{db}.`{source}`"),
         f"INSERT INTO {db}.`{ACTION_INDEX}` " + ACTION_INDEX_SELECT.format(source=f"{db}.`{EVENTS}`"),
+    ]
+
+
+def render_users_1m(ctx: RenderContext) -> list[str]:
+    """``users_1m``, its materialized view on events, and a backfill of stored events (idempotent: replacing)."""
+    db = f"`{ctx.database}`"
+    target, source = local_name(USERS_1M_TABLE, ctx), local_name(EVENTS_TABLE, ctx)
+    return [
+        *render_create(USERS_1M_TABLE, ctx),
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`users_1m_mv`{_on_cluster(ctx)} TO {db}.`{target}`\nAS "
+        + USERS_1M_SELECT.format(source=f"{db}.`{source}`"),
+        f"INSERT INTO {db}.`{USERS_1M}` " + USERS_1M_SELECT.format(source=f"{db}.`{EVENTS}`"),
     ]
