@@ -35,6 +35,9 @@ def load(
         weights = parse_mix(mix or DEFAULT_MIX)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--mix") from None
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the progress line
     settings = active_settings()
     base = url or f"http://{settings.query.host}:{settings.query.port}"
     console = Console(stderr=True)
