@@ -69,6 +69,7 @@ def test_only_acknowledged_offsets_are_committed_and_the_rest_is_redelivered(kaf
     head = type(d)(d.stream, d.partition, d.positions[:10], d.payloads[:10], epoch=d.epoch)
     with first.hold([head]) as held:
         first.ack(held)
+    assert first.read(10_000, 0.1) == []  # commits what was acknowledged
     lag = first.lag()
     key = f"{topic}/{d.partition}"
     assert lag.pending[key] == 20 and lag.undelivered[key] == 0
@@ -80,6 +81,7 @@ def test_only_acknowledged_offsets_are_committed_and_the_rest_is_redelivered(kaf
     assert all(x.redelivered for x in again)
     with second.hold(again) as held:
         second.ack(held)
+    assert second.read(10_000, 0.1) == []
     assert second.lag().total == 0
     KafkaSink(kafka).send(topic, [b"new"], ["k"])
     fresh = read_until(second, 1)
@@ -104,6 +106,7 @@ def test_revoked_partitions_are_never_committed_by_their_old_owner(kafka, topic)
     with old.hold(handed) as held:
         assert {d.partition for d in held}.isdisjoint(moved)  # revoked work is not held...
         old.ack(handed)  # ...and not committed even when asked to
+    old.read(10_000, 0.1)
     committed = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "ingest"}).committed(
         [TopicPartition(topic, p) for p in range(3)], timeout=10
     )

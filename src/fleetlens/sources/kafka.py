@@ -1,14 +1,17 @@
 """Kafka transport: a consumer in a consumer group, an idempotent producer, and the dead-letter topic.
 
-``KafkaSource`` reads with ``confluent-kafka`` (librdkafka). Offsets are committed only by ``ack``,
-i.e. after the store holds the batch: the commit is the offset after the last acknowledged
-message of each partition, synchronous, from the ingest writer thread while the reader thread
-polls (librdkafka clients are thread-safe; the rebalance callbacks run in the reader's poll).
+``KafkaSource`` reads with ``confluent-kafka`` (librdkafka). Offsets are committed only for what
+``ack`` was told, i.e. after the store holds the batch: the offset after the last acknowledged
+message of each partition. ``ack`` runs in the ingest writer thread and only records the offsets;
+the reader thread commits them (synchronously) at its next ``read``, inside a revoke callback, or
+at ``close``. Committing from the writer thread would race the rebalance callbacks, which run in
+the reader's poll: a synchronous commit there waits for a rebalance that waits for the callback.
 Rebalances go through ``PartitionLeases`` (``sources/leases.py``): on revoke, batches being stored
 are finished and committed first, queued work of the revoked partitions is dropped and never
 committed by this consumer afterwards, and a newly assigned partition is read from the group's
 last commit with deliveries flagged ``redelivered`` until this consumer's first commit there, so
-ingest checks the store for events it already holds. Memory: librdkafka's prefetch is bounded by
+ingest checks the store for events it already holds. A crash between ``ack`` and the commit
+means redelivery, which ingest turns into no duplicates. Memory: librdkafka's prefetch is bounded by
 ``kafka.queued_max_kbytes``, the worker's batches by its own settings.
 
 ``KafkaSink`` is an idempotent producer (``acks=all``, no duplicates from its own retries), keyed
@@ -156,19 +159,50 @@ class KafkaSource:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(p.topic, p.partition) for p in partitions]
-        self.leases.revoke(keys, self.revoke_wait_s)
+        self.leases.start_revoke(keys)
+        self.leases.wait_released(keys, self.revoke_wait_s)
+        try:
+            self._commit(keys)
+        except KafkaException as exc:  # the next owner re-reads what was not committed
+            log.warning("commit before revoke failed", error=str(exc))
+        self.leases.drop(keys)
         log.info("kafka partitions revoked", partitions=sorted(keys))
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Lost, not revoked: another consumer may own them already, so nothing more is committed.
         keys = [(p.topic, p.partition) for p in partitions]
-        self.leases.revoke(keys, 0.0)
+        self.leases.start_revoke(keys)
+        self.leases.drop(keys)
         log.warning("kafka partitions lost (session expired?)", partitions=sorted(keys))
+
+    def _commit(self, keys=None) -> None:
+        """Commit the offsets ``ack`` recorded (for ``keys``, or all); reader thread only."""
+        offsets = self.leases.take(keys)
+        if not offsets:
+            return
+        try:
+            result = self._consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+            )
+            failed = [tp for tp in result or [] if tp.error is not None]
+            if failed:
+                raise KafkaException(failed[0].error)
+        except KafkaException:
+            self.leases.put_back(offsets)
+            raise
+        self.leases.committed(offsets)
 
     # -- reading ---------------------------------------------------------------------------------
 
     def read(self, max_messages: int, timeout_s: float) -> list[Delivery]:
-        """Up to ``max_messages`` messages as one delivery per partition, in offset order."""
+        """Up to ``max_messages`` messages as one delivery per partition, in offset order.
+
+        First commits what ``ack`` recorded since the last call (a failed commit is retried next time).
+        """
+        try:
+            self._commit()
+        except KafkaException as exc:
+            self._on_error(exc.args[0])
         messages = self._consumer.consume(min(max_messages, self.settings.read_count), timeout_s)
         by_partition: dict[tuple[str, int], object] = {}
         for message in messages:
@@ -217,26 +251,16 @@ class KafkaSource:
         )
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Commit, per partition, the offset after the last message of the deliveries (synchronously).
-
-        Deliveries of a partition this consumer no longer owns (or owns under a newer assignment)
-        are skipped: their next owner re-reads them.
+        """Record, per partition, the offset after the last message of the deliveries, to be committed
+        by the reader thread. Deliveries of a partition this consumer no longer owns (or owns under a
+        newer assignment) are left out: their next owner re-reads them.
         """
-        with self.leases.commit_lock():
-            offsets: dict[tuple[str, int], int] = {}
-            for d in deliveries:
-                key = (d.stream, d.partition)
-                if d.positions and self.leases.committable(key, getattr(d, "epoch", -1)):
-                    offsets[key] = max(offsets.get(key, 0), int(d.positions[-1]) + 1)  # type: ignore[arg-type]
-            if not offsets:
-                return
-            result = self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
-            )
-            failed = [tp for tp in result or [] if tp.error is not None]
-            if failed:
-                raise KafkaException(failed[0].error)
-            self.leases.committed(offsets)
+        offsets: dict[tuple[tuple[str, int], int], int] = {}
+        for d in deliveries:
+            if d.positions:
+                lease = ((d.stream, d.partition), getattr(d, "epoch", -1))
+                offsets[lease] = max(offsets.get(lease, 0), int(d.positions[-1]) + 1)  # type: ignore[arg-type]
+        self.leases.record(offsets)
 
     def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         """Produce each rejected line to the dead-letter topic: the raw bytes as value, source and reason as headers."""
@@ -278,8 +302,12 @@ class KafkaSource:
         return lag
 
     def close(self) -> None:
-        """Leave the group (its partitions go to the others) and flush the dead-letter producer."""
+        """Commit what was acknowledged, leave the group (its partitions go to the others), flush dead letters."""
         try:
+            try:
+                self._commit()
+            except KafkaException as exc:
+                log.warning("final commit failed; the next owner re-reads", error=str(exc))
             self._consumer.close()
         finally:
             if self._dlq is not None:

@@ -2,16 +2,19 @@
 
 A Kafka consumer group moves partitions between consumers (rebalance). Each assignment of a
 partition to this consumer gets a fresh *epoch*; a delivery carries the epoch it was read under.
-The ingest writer *holds* a batch's deliveries while it stores and acknowledges them. A revoke:
+The ingest writer *holds* a batch's deliveries while it stores them, then *records* their offsets
+as ready to commit (checked against the epoch, no network call). The reader thread, which polls
+the consumer, takes the recorded offsets and commits them. A revoke (in the reader thread):
 
-1. stops handing out new holds for the partitions (``revoking``);
-2. waits (up to a bound) until the batches already held are stored and committed: what is stored
-   gets committed before the partition goes (fewer re-reads for the next owner);
-3. drops the epochs. A delivery of a dropped epoch is never held and never committed by this
-   consumer again; the new owner re-reads from the last commit.
+1. stops handing out new holds for the partitions (``start_revoke``);
+2. waits (up to a bound) until the batches already held are stored (``wait_released``) and commits
+   what they recorded: what is stored gets committed before the partition goes;
+3. drops the epochs and anything still recorded for them (``drop``). A delivery of a dropped
+   epoch is never held and never committed by this consumer again; the new owner re-reads from
+   the last commit.
 
-Read from the reader thread (``assign``/``revoke`` run inside the consumer's poll), and from the
-writer thread (``hold``, ``commit_lock``), hence the one condition variable.
+The writer thread never waits on the network while holding the lock: a synchronous commit made
+from it while librdkafka waits for the revoke callback would deadlock.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class PartitionLeases:
         self._revoking: set[Key] = set()
         self._uncommitted: set[Key] = set()
         self._held: Counter[Key] = Counter()
+        self._ready: dict[Key, int] = {}  # offsets recorded by the writer, not yet committed
 
     def assign(self, keys: Iterable[Key]) -> None:
         """New partitions for this consumer: a new epoch each, re-read from the group's last commit."""
@@ -49,20 +53,29 @@ class PartitionLeases:
                 self._uncommitted.add(key)
                 self._revoking.discard(key)
 
-    def revoke(self, keys: Iterable[Key], wait_s: float) -> None:
-        """Take partitions away, after the batches held on them are stored (waiting at most ``wait_s``)."""
+    def start_revoke(self, keys: Iterable[Key]) -> None:
+        """No new holds on ``keys`` from now on."""
+        with self._cond:
+            self._revoking |= set(keys)
+
+    def wait_released(self, keys: Iterable[Key], wait_s: float) -> bool:
+        """Wait up to ``wait_s`` until no batch on ``keys`` is held; False when one still is."""
         keys = set(keys)
         with self._cond:
-            self._revoking |= keys
-            started = time.monotonic()
             done = self._cond.wait_for(lambda: not any(self._held[k] for k in keys), timeout=wait_s)
-            if not done:
-                log.warning("partitions revoked while a batch of theirs is still being stored; it will not be "
-                            "committed by this consumer", partitions=sorted(keys), waited_s=round(time.monotonic() - started, 1))
+        if not done:
+            log.warning("partitions revoked while a batch of theirs is still being stored; it will not be "
+                        "committed by this consumer", partitions=sorted(keys))
+        return done
+
+    def drop(self, keys: Iterable[Key]) -> None:
+        """Forget ``keys``: their epochs and whatever offsets are still recorded for them."""
+        with self._cond:
             for key in keys:
                 self._owned.pop(key, None)
                 self._uncommitted.discard(key)
                 self._revoking.discard(key)
+                self._ready.pop(key, None)
 
     def reading_epoch(self, key: Key) -> int | None:
         """The epoch to stamp on messages read from ``key`` now; None when they must be dropped."""
@@ -94,15 +107,25 @@ class PartitionLeases:
                     self._held[key_of(d)] -= 1
                 self._cond.notify_all()
 
-    @contextmanager
-    def commit_lock(self) -> Iterator[None]:
-        """Held across deciding what to commit and committing it, so a revoke cannot land in between."""
+    def record(self, offsets: dict[tuple[Key, int], int]) -> None:
+        """Offsets to commit, per (partition, epoch); those of an epoch no longer current are left out."""
         with self._cond:
-            yield
+            for (key, epoch), offset in offsets.items():
+                if self._current(key, epoch):
+                    self._ready[key] = max(self._ready.get(key, 0), offset)
 
-    def committable(self, key: Key, epoch: int) -> bool:
-        """May work of ``epoch`` on ``key`` be committed (call under ``commit_lock``)."""
-        return self._current(key, epoch)
+    def take(self, keys: Iterable[Key] | None = None) -> dict[Key, int]:
+        """Remove and return the recorded offsets (of ``keys``, or all)."""
+        with self._cond:
+            chosen = list(self._ready) if keys is None else [k for k in keys if k in self._ready]
+            return {k: self._ready.pop(k) for k in chosen}
+
+    def put_back(self, offsets: dict[Key, int]) -> None:
+        """Offsets whose commit failed: recorded again (if still owned) for the next try."""
+        with self._cond:
+            for key, offset in offsets.items():
+                if key in self._owned:
+                    self._ready[key] = max(self._ready.get(key, 0), offset)
 
     def committed(self, keys: Iterable[Key]) -> None:
         """This consumer has committed on ``keys``: later reads are first deliveries again."""
