@@ -56,6 +56,18 @@ def current_settings() -> Settings:
     return active_settings()
 
 
+def with_mq(settings: Settings, mq: Optional[str], kafka_bootstrap: Optional[str]) -> Settings:
+    """``settings`` with the MQ (and Kafka bootstrap servers) a command's flags chose."""
+    update: dict[str, object] = {}
+    if mq is not None:
+        if mq not in ("redis", "kafka"):
+            raise typer.BadParameter(f"--mq must be redis or kafka, not {mq!r}")
+        update["mq"] = mq
+    if kafka_bootstrap:
+        update["kafka"] = settings.kafka.model_copy(update={"bootstrap": kafka_bootstrap})
+    return settings.model_copy(update=update) if update else settings
+
+
 app.command("simulate")(simulate)
 app.command("load")(load)
 
@@ -72,11 +84,17 @@ def up(
         None, "--duration", help="Stop by itself after this many seconds (default: run until Ctrl-C)."
     ),
     api: bool = typer.Option(True, "--api/--no-api", help="Serve the query API (settings.query.host/port) in this process."),
+    mq: Optional[str] = typer.Option(
+        None, "--mq", help="redis (default: an embedded Redis-protocol server) or kafka (an existing broker)."
+    ),
+    kafka_bootstrap: Optional[str] = typer.Option(
+        None, "--kafka-bootstrap", help="Kafka bootstrap servers host:port (default: settings.kafka.bootstrap)."
+    ),
 ) -> None:
-    """Run the embedded stack: Redis-protocol server, simulator, ingest worker, chDB hot store."""
+    """Run the embedded stack: Redis-protocol server (or an existing Kafka), simulator, ingest worker, chDB hot store."""
     from fleetlens.up import UpOptions, run_up
 
-    settings = current_settings()
+    settings = with_mq(current_settings(), mq, kafka_bootstrap)
     sim = settings.simulate
     options = UpOptions(
         rate=rate if rate is not None else sim.rate,
@@ -134,11 +152,13 @@ def bench_ingest(
     ),
     batch: int = typer.Option(100, "--batch", help="Events per NDJSON message in the batched case."),
     rounds: int = typer.Option(3, "--rounds", help="Rounds per case; medians are reported."),
+    mq: str = typer.Option("redis", "--mq", help="redis or kafka: the MQ to measure (a fresh server is started)."),
 ) -> None:
-    """End-to-end events/s Redis → store (1 event per message and NDJSON batches) beside raw XREADGROUP+XACK."""
+    """End-to-end events/s MQ → store (1 event per message and NDJSON batches) beside a raw consume + acknowledge loop."""
     from fleetlens.bench.ingest import print_ingest_bench
 
-    print_ingest_bench(current_settings(), events=events, single_messages=single_messages, batch=batch, rounds=rounds)
+    settings = with_mq(current_settings(), mq, None)
+    print_ingest_bench(settings, events=events, single_messages=single_messages, batch=batch, rounds=rounds, mq=mq)
 
 
 @bench_app.command("decode")

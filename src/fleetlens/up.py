@@ -47,7 +47,7 @@ class UpOptions:
 def _start_redis(settings: Settings) -> RedisServer | None:
     url = urlparse(settings.redis.url)
     host, port = url.hostname or "127.0.0.1", url.port or 6379
-    if not settings.redis.embedded or server_answers(host, port):
+    if settings.mq != "redis" or not settings.redis.embedded or server_answers(host, port):
         return None
     return RedisServer(port, settings.redis_data_path, host=host).start()
 
@@ -117,7 +117,7 @@ def run_up(settings: Settings, options: UpOptions) -> None:
     api = _start_api(console, settings, store) if options.api else None
 
     where = settings.clickhouse_url or str(settings.chdb_path.resolve())
-    console.print(f"[bold]fleetlens up[/]  store: {where}  mq: {settings.redis.url} streams {settings.streams}")
+    console.print(f"[bold]fleetlens up[/]  store: {where}  mq: {_mq_address(settings)} streams {settings.streams}")
     if simulator:
         console.print(
             f"simulator: {options.rate:,.0f} events/s, {options.users} users, "
@@ -169,6 +169,10 @@ def _start_api(console: Console, settings: Settings, store):
         return None
     console.print(f"query API: {handle.url}  (OpenAPI: {handle.url}/docs)")
     return handle
+
+
+def _mq_address(settings: Settings) -> str:
+    return f"kafka {settings.kafka.bootstrap}" if settings.mq == "kafka" else settings.redis.url
 
 
 def _lag(worker) -> int | str:

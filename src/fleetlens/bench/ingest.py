@@ -1,12 +1,13 @@
-"""``fleetlens bench ingest``: end-to-end events/s from Redis Streams into the store.
+"""``fleetlens bench ingest``: end-to-end events/s from the MQ (Redis Streams or Kafka) into the store.
 
-For each case (NDJSON messages of ``batch`` events; 1 event per message) the same stream is
-drained, in each of several rounds, by two fresh consumer groups: a raw ``XREADGROUP`` + ``XACK``
-loop doing no processing at all (the ceiling any consumer can reach), then the real ingest worker
-(decode, dedup, Arrow insert into chDB, acknowledge). Medians are reported: this machine's
-timings move ±20–30 % between runs. A third figure is the store's insert rate alone on
-the already decoded tables. Everything runs on a fresh Redis-protocol server and a fresh chDB
-directory in a temporary folder.
+For each case (NDJSON messages of ``batch`` events; 1 event per message) the same stream/topic is
+drained, in each of several rounds, by two fresh consumer groups: a raw consume + acknowledge loop
+doing no processing at all (``XREADGROUP`` + ``XACK``, or confluent-kafka ``consume`` + ``commit``:
+the ceiling any consumer can reach), then the real ingest worker (decode, dedup, Arrow insert into
+chDB, acknowledge). Medians are reported: this machine's timings move ±20–30 % between runs. A
+third figure is the store's insert rate alone on the already decoded tables. Everything runs on a
+fresh server (a Redis-protocol server, or a single-node Kafka broker) and a fresh chDB directory
+in a temporary folder.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fleetlens.ingest.stats import IngestStats
 from fleetlens.ingest.worker import IngestWorker
 from fleetlens.settings import Settings
 from fleetlens.simulate.runner import generate_payloads
+from fleetlens.sources.base import Source
 from fleetlens.sources.redis import RedisStreamSink, RedisStreamSource, connect, xreadgroup_raw
 from fleetlens.sources.redis_server import RedisServer, free_port
 from fleetlens.store import tables
@@ -47,9 +49,81 @@ def _raw_consume(client, stream: str, group: str, expected: int, count: int) -> 
     return time.perf_counter() - started
 
 
-def _ingest(settings: Settings, client, store: Store, stream: str, group: str, expected_events: int) -> tuple[float, IngestStats]:
-    """Seconds the ingest worker takes until every event of ``stream`` is stored and acknowledged."""
-    source = RedisStreamSource(client, [stream], group, "bench-1", settings.dlq_stream, settings.redis)
+class _RedisBench:
+    """A fresh Redis-protocol server: producing, the raw XREADGROUP + XACK loop, the ingest source."""
+
+    raw_label = "raw XREADGROUP+XACK"
+
+    def __init__(self, settings: Settings, workdir: Path):
+        self.settings = settings
+        self.server = RedisServer(free_port(), workdir / "redis").start()
+        self.client = connect(self.server.url)
+
+    def send(self, stream: str, payloads: list[bytes]) -> None:
+        RedisStreamSink(self.client, pipeline_size=2000).send(stream, payloads)
+
+    def raw_consume(self, stream: str, group: str, expected: int) -> float:
+        return _raw_consume(self.client, stream, group, expected, self.settings.redis.read_count)
+
+    def source(self, stream: str, group: str) -> Source:
+        return RedisStreamSource(self.client, [stream], group, "bench-1", self.settings.dlq_stream, self.settings.redis)
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.stop()
+
+
+class _KafkaBench:
+    """A fresh single-node Kafka broker: producing, the raw consume + commit loop, the ingest source."""
+
+    raw_label = "raw consume+commit"
+
+    def __init__(self, settings: Settings, workdir: Path):
+        from fleetlens.sources.kafka_broker import KafkaBroker
+
+        self.broker = KafkaBroker(workdir / "kafka", heap="1g").start()
+        self.kafka = settings.kafka.model_copy(update={"bootstrap": self.broker.bootstrap})
+        self.settings = settings
+
+    def send(self, stream: str, payloads: list[bytes]) -> None:
+        from fleetlens.sources.kafka import KafkaSink, ensure_topics
+
+        ensure_topics(self.kafka, [stream, self.settings.dlq_stream])
+        sink = KafkaSink(self.kafka)
+        sink.send(stream, payloads)
+        sink.close()
+
+    def raw_consume(self, stream: str, group: str, expected: int) -> float:
+        """Seconds a bare confluent-kafka consume + synchronous commit loop takes to drain ``expected`` messages."""
+        from confluent_kafka import Consumer
+
+        from fleetlens.sources.kafka import client_config
+
+        consumer = Consumer({**client_config(self.kafka), "group.id": group, "enable.auto.commit": False,
+                             "auto.offset.reset": "earliest", "queued.max.messages.kbytes": self.kafka.queued_max_kbytes})
+        consumer.subscribe([stream])
+        seen = 0
+        started = time.perf_counter()
+        while seen < expected:
+            messages = consumer.consume(self.kafka.read_count, 0.1)
+            if messages:
+                seen += sum(1 for m in messages if m.error() is None)
+                consumer.commit(asynchronous=False)
+        elapsed = time.perf_counter() - started
+        consumer.close()
+        return elapsed
+
+    def source(self, stream: str, group: str) -> Source:
+        from fleetlens.sources.kafka import KafkaSource
+
+        return KafkaSource([stream], group, "bench-1", self.settings.dlq_stream, self.kafka)
+
+    def close(self) -> None:
+        self.broker.kill()
+
+
+def _ingest(settings: Settings, source: Source, store: Store, expected_events: int) -> tuple[float, IngestStats]:
+    """Seconds the ingest worker takes until every event of the source is stored and acknowledged."""
     stats = IngestStats()
     worker = IngestWorker(source, store, settings.ingest, stats)
     started = time.perf_counter()
@@ -63,6 +137,7 @@ def _ingest(settings: Settings, client, store: Store, stream: str, group: str, e
     elapsed = time.perf_counter() - started
     stop.set()
     runner.join()
+    source.close()
     if worker.error:
         raise worker.error
     return elapsed, stats
@@ -81,18 +156,17 @@ def _insert_only(store: Store, payloads: list[bytes], batch_rows: int) -> tuple[
 
 
 def run_ingest_bench(
-    settings: Settings, events: int, single_messages: int, batch: int, rounds: int = 3
+    settings: Settings, events: int, single_messages: int, batch: int, rounds: int = 3, mq: str = "redis"
 ) -> dict[str, dict[str, float]]:
-    """Measure every case ``rounds`` times (alternating raw and ingest); returns medians per case.
+    """Measure every case ``rounds`` times (alternating raw and ingest) on ``mq``; returns medians per case.
 
     Rates are events (or messages) per second. Each round drains the same stream with fresh
     consumer groups and a truncated store, so rounds see identical work.
     """
     workdir = Path(tempfile.mkdtemp(prefix="fleetlens-bench-"))
     bench_settings = settings.model_copy(update={"data_dir": workdir, "clickhouse_url": None})
-    server = RedisServer(free_port(), workdir / "redis").start()
+    harness = (_KafkaBench if mq == "kafka" else _RedisBench)(bench_settings, workdir)
     store = open_store(bench_settings)
-    client = connect(server.url)
     results: dict[str, dict[str, float]] = {}
     try:
         cases = [
@@ -103,14 +177,15 @@ def run_ingest_bench(
             n_events = sum(p.count(b"\n") + 1 for p in payloads)
             stream = f"bench.{name}"
             started = time.perf_counter()
-            RedisStreamSink(client, pipeline_size=2000).send(stream, payloads)
+            harness.send(stream, payloads)
             produce_s = time.perf_counter() - started
             raw, ingest, insert = [], [], []
             for round_ in range(rounds):
-                raw.append(_raw_consume(client, stream, f"raw{round_}", len(payloads), settings.redis.read_count))
+                raw.append(harness.raw_consume(stream, f"raw{round_}", len(payloads)))
                 for table in (tables.EVENTS, tables.METRICS):
                     store.command(f"TRUNCATE TABLE {table}")
-                ingest_s, stats = _ingest(bench_settings, client, store, stream, f"ingest{round_}", n_events)
+                source = harness.source(stream, f"ingest{round_}")
+                ingest_s, stats = _ingest(bench_settings, source, store, n_events)
                 if stats.stored != n_events:
                     raise RuntimeError(f"{name}: stored {stats.stored} of {n_events} events")
                 ingest.append(ingest_s)
@@ -122,8 +197,8 @@ def run_ingest_bench(
                 "events": n_events,
                 "rounds": rounds,
                 "produce_events_per_s": n_events / produce_s,
-                "raw_xreadgroup_msgs_per_s": len(payloads) / raw_s,
-                "raw_xreadgroup_events_per_s": n_events / raw_s,
+                "raw_msgs_per_s": len(payloads) / raw_s,
+                "raw_events_per_s": n_events / raw_s,
                 "ingest_events_per_s": n_events / ingest_s,
                 "ingest_events_per_s_min": n_events / max(ingest),
                 "ingest_events_per_s_max": n_events / min(ingest),
@@ -131,14 +206,14 @@ def run_ingest_bench(
                 "store_insert_rows_per_s": statistics.median(insert),
             }
     finally:
-        client.close()
         store.close()
-        server.stop()
+        harness.close()
         shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
-def print_ingest_bench(settings: Settings, events: int, single_messages: int, batch: int, rounds: int = 3) -> None:
+def print_ingest_bench(settings: Settings, events: int, single_messages: int, batch: int, rounds: int = 3,
+                       mq: str = "redis") -> None:
     """Run the benchmark and print a table (and the machine it ran on)."""
     import os
     import platform
@@ -146,16 +221,17 @@ def print_ingest_bench(settings: Settings, events: int, single_messages: int, ba
     from rich.console import Console
     from rich.table import Table
 
-    results = run_ingest_bench(settings, events, single_messages, batch, rounds)
-    table = Table(title=f"fleetlens bench ingest ({os.cpu_count()} cores, {platform.machine()}, {time.strftime('%Y-%m-%d')})")
-    for column in ("case", "events", "produce ev/s", "raw XREADGROUP+XACK ev/s", "ingest e2e ev/s (min–max)", "ingest/raw", "store insert rows/s"):
+    results = run_ingest_bench(settings, events, single_messages, batch, rounds, mq)
+    raw_label = (_KafkaBench if mq == "kafka" else _RedisBench).raw_label
+    table = Table(title=f"fleetlens bench ingest --mq {mq} ({os.cpu_count()} cores, {platform.machine()}, {time.strftime('%Y-%m-%d')})")
+    for column in ("case", "events", "produce ev/s", f"{raw_label} ev/s", "ingest e2e ev/s (min–max)", "ingest/raw", "store insert rows/s"):
         table.add_column(column, justify="right")
     for name, r in results.items():
         table.add_row(
             name,
             f"{r['events']:,}",
             f"{r['produce_events_per_s']:,.0f}",
-            f"{r['raw_xreadgroup_events_per_s']:,.0f}",
+            f"{r['raw_events_per_s']:,.0f}",
             f"{r['ingest_events_per_s']:,.0f} ({r['ingest_events_per_s_min']:,.0f}–{r['ingest_events_per_s_max']:,.0f})",
             f"{r['ingest_vs_raw']:.0%}",
             f"{r['store_insert_rows_per_s']:,.0f}",
