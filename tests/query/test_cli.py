@@ -30,14 +30,14 @@ def test_up_serves_the_api_while_ingesting_and_the_cli_reads_the_store(tmp_path)
         deadline = time.monotonic() + 60
         with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10) as client:
             while time.monotonic() < deadline and proc.poll() is None:
-                try:
+                try:  # refused before the API listens and once `up` stops it to drain ingest
                     body = client.get("/events", params={"limit": 5, "kind": "log"}).json()
+                    business = client.get("/business", params={"interval": "15m"})
                 except httpx.TransportError:
                     time.sleep(0.2)
                     continue
-                total = sum(c["events"] for c in body["counts"])
-                seen.append(total)
-                assert client.get("/business", params={"interval": "15m"}).status_code == 200
+                assert business.status_code == 200, business.text
+                seen.append(sum(c["events"] for c in body["counts"]))
                 time.sleep(0.5)
     finally:
         out, _ = proc.communicate(timeout=120)
