@@ -65,3 +65,21 @@ def test_up_stores_everything_it_simulated_and_keeps_data_across_runs(tmp_path):
     finally:
         store.close()
     assert total == produced + produced2
+
+
+@pytest.mark.slow
+def test_up_against_kafka_stores_everything_and_stops(tmp_path, kafka_broker):
+    """`up --mq kafka` runs against an existing broker (no embedded Redis) and stops cleanly."""
+    proc = subprocess.run(
+        up_command(tmp_path, "--mq", "kafka", "--kafka-bootstrap", kafka_broker.bootstrap, "--duration", "5"),
+        env={**os.environ, "FLEETLENS_STREAMS": '["up.kafka.events"]', "FLEETLENS_DLQ_STREAM": "up.kafka.dlq"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    stored, produced = (int(x.replace(",", "")) for x in re.search(
+        r"stored ([\d,]+) events and samples.*the simulator produced ([\d,]+)", out, re.S).groups())
+    assert produced > 4000 and stored == produced
+    assert not (tmp_path / "data" / "redis").exists()

@@ -61,6 +61,7 @@ class Lag:
 
     undelivered: dict[str, int] = field(default_factory=dict)  # not yet handed to any consumer
     pending: dict[str, int] = field(default_factory=dict)  # handed out, not yet acknowledged
+    known: bool = True  # False when it could not be measured right now
 
     @property
     def total(self) -> int:

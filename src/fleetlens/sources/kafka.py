@@ -112,6 +112,10 @@ def _flush(producer: Producer, errors: _DeliveryErrors, what: str) -> None:
     errors.raise_if_any(what)
 
 
+LAG_EVERY_S = 5.0  # how often an active reader measures the lag
+LAG_TIMEOUT_S = 2.0  # per broker call of a lag measurement
+
+
 class KafkaSource:
     """One consumer of a consumer group over one or more topics (see the module docstring)."""
 
@@ -132,6 +136,11 @@ class KafkaSource:
         self.leases = PartitionLeases()
         self._read_next: dict[tuple[str, int], int] = {}
         self._warned: dict[int, float] = {}
+        # Broker calls for the lag block while another thread sits in consume(), so while a reader
+        # is active the lag is measured in its thread every LAG_EVERY_S and lag() returns that.
+        self._last_read = 0.0
+        self._lag_cache: Lag | None = None
+        self._lag_at = 0.0
         ensure_topics(settings, [*self.topics, dlq_topic])
         self._consumer = Consumer(
             {
@@ -203,6 +212,13 @@ class KafkaSource:
             self._commit()
         except KafkaException as exc:
             self._on_error(exc.args[0])
+        self._last_read = now = time.monotonic()
+        if now - self._lag_at >= LAG_EVERY_S:
+            self._lag_at = now
+            try:
+                self._lag_cache = self._measure_lag()
+            except KafkaException as exc:
+                self._on_error(exc.args[0])
         messages = self._consumer.consume(min(max_messages, self.settings.read_count), timeout_s)
         by_partition: dict[tuple[str, int], object] = {}
         for message in messages:
@@ -285,15 +301,21 @@ class KafkaSource:
         """Per ``topic/partition``: messages not yet read by the group and read but not yet committed.
 
         From the high watermarks and the group's committed offsets; ``pending`` is only known for
-        partitions this consumer reads.
+        partitions this consumer reads. While a reader thread is active this is its latest
+        measurement (at most ``LAG_EVERY_S`` old); otherwise it is measured now.
         """
+        if time.monotonic() - self._last_read < 2 * LAG_EVERY_S:
+            return self._lag_cache if self._lag_cache is not None else Lag(known=False)
+        return self._measure_lag()
+
+    def _measure_lag(self) -> Lag:
         lag = Lag()
-        metadata = self._consumer.list_topics(timeout=10)
+        metadata = self._consumer.list_topics(timeout=LAG_TIMEOUT_S)
         partitions = [
             TopicPartition(t, p) for t in self.topics if t in metadata.topics for p in sorted(metadata.topics[t].partitions)
         ]
-        for tp in self._consumer.committed(partitions, timeout=10):
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+        for tp in self._consumer.committed(partitions, timeout=LAG_TIMEOUT_S):
+            low, high = self._consumer.get_watermark_offsets(tp, timeout=LAG_TIMEOUT_S, cached=False)
             start = tp.offset if tp.offset >= 0 else (low if self.settings.auto_offset_reset == "earliest" else high)
             key = (tp.topic, tp.partition)
             read = max(self._read_next.get(key, start), start) if self.leases.owns(key) else start
