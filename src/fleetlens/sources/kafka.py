@@ -22,6 +22,7 @@ on the CPU, ~3-5× on NDJSON).
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -139,6 +140,7 @@ class KafkaSource:
         # Broker calls for the lag block while another thread sits in consume(), so while a reader
         # is active the lag is measured in its thread every LAG_EVERY_S and lag() returns that.
         self._last_read = 0.0
+        self._reader: int | None = None
         self._lag_cache: Lag | None = None
         self._lag_at = 0.0
         ensure_topics(settings, [*self.topics, dlq_topic])
@@ -213,6 +215,7 @@ class KafkaSource:
         except KafkaException as exc:
             self._on_error(exc.args[0])
         self._last_read = now = time.monotonic()
+        self._reader = threading.get_ident()
         if now - self._lag_at >= LAG_EVERY_S:
             self._lag_at = now
             try:
@@ -301,10 +304,11 @@ class KafkaSource:
         """Per ``topic/partition``: messages not yet read by the group and read but not yet committed.
 
         From the high watermarks and the group's committed offsets; ``pending`` is only known for
-        partitions this consumer reads. While a reader thread is active this is its latest
-        measurement (at most ``LAG_EVERY_S`` old); otherwise it is measured now.
+        partitions this consumer reads. Asked from another thread while a reader is active, this is
+        the reader's latest measurement (at most ``LAG_EVERY_S`` old); otherwise it is measured now.
         """
-        if time.monotonic() - self._last_read < 2 * LAG_EVERY_S:
+        other_thread = threading.get_ident() != self._reader
+        if other_thread and time.monotonic() - self._last_read < 2 * LAG_EVERY_S:
             return self._lag_cache if self._lag_cache is not None else Lag(known=False)
         return self._measure_lag()
 
