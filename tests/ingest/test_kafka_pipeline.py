@@ -24,18 +24,9 @@ from fleetlens.simulate.runner import run_simulation
 from fleetlens.sources.kafka import KafkaSink, KafkaSource, ensure_topics
 from fleetlens.sources.kafka_broker import KafkaBroker
 from fleetlens.store.client import EmbeddedStore
-from fleetlens.store.migrations import ensure_schema
 
 START_MS = 1_795_000_000_000
 _names = itertools.count()
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = EmbeddedStore(tmp_path / "chdb", "fleetlens")
-    ensure_schema(store)
-    yield store
-    store.close()
 
 
 def kafka_settings(bootstrap: str) -> KafkaSettings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 
 from fleetlens.ingest.stats import IngestStats
 from fleetlens.ingest.worker import IngestWorker
@@ -12,20 +11,10 @@ from fleetlens.settings import IngestSettings, RedisSettings
 from fleetlens.simulate.config import SimulationConfig
 from fleetlens.simulate.runner import run_simulation
 from fleetlens.sources.redis import RedisStreamSink, RedisStreamSource
-from fleetlens.store.client import EmbeddedStore
-from fleetlens.store.migrations import ensure_schema
 
 STREAM = "fleet.events"
 DLQ = "fleet.events.dlq"
 START_MS = 1_795_000_000_000
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = EmbeddedStore(tmp_path / "chdb", "fleetlens")
-    ensure_schema(store)
-    yield store
-    store.close()
 
 
 def make_source(client, consumer="w1") -> RedisStreamSource:

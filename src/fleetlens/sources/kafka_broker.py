@@ -26,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
+from fleetlens.sources.child_process import ChildProcess
 from fleetlens.sources.redis_server import free_port
 
 KAFKA_VERSION = "4.1.1"
@@ -102,7 +103,7 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-class KafkaBroker:
+class KafkaBroker(ChildProcess):
     """One KRaft broker+controller process on loopback with its data in ``data_dir``."""
 
     def __init__(self, data_dir: Path, port: int | None = None, controller_port: int | None = None,
@@ -215,28 +216,13 @@ class KafkaBroker:
         state = {"pid": self.pid, "port": self.port, "controller_port": self.controller_port, "version": self.version}
         (self.data_dir / "broker.json").write_text(json.dumps(state))
 
-    @property
-    def pid(self) -> int | None:
-        """Process id while running."""
-        return self.process.pid if self.process and self.process.poll() is None else None
-
     def stop(self, timeout_s: float = 20.0) -> None:
         """Stop gracefully (SIGTERM: controlled shutdown), killing it if it takes longer than ``timeout_s``."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+        super().stop(timeout_s)
 
     def kill(self) -> None:
         """Kill at once (SIGKILL), as a crash would; ``start`` brings it back on the same ports and data."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        super().kill()
 
     def __enter__(self) -> "KafkaBroker":
         return self.start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import redis
 
 from fleetlens.logsetup import get_logger
+from fleetlens.sources.child_process import ChildProcess
 
 log = get_logger(__name__)
 
@@ -45,7 +45,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class RedisServer:
+class RedisServer(ChildProcess):
     """One Redis-protocol server process on loopback with its data in ``data_dir``."""
 
     def __init__(self, port: int, data_dir: Path, host: str = "127.0.0.1", executable: str | None = None):
@@ -97,28 +97,9 @@ class RedisServer:
         log.info("redis server started", url=self.url, pid=self.process.pid, data_dir=str(self.data_dir))
         return self
 
-    @property
-    def pid(self) -> int | None:
-        """Process id while running."""
-        return self.process.pid if self.process and self.process.poll() is None else None
-
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop gracefully (SIGTERM: the server flushes its append-only file)."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def kill(self) -> None:
-        """Kill at once (SIGKILL), as a crash would."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        super().stop(timeout_s)
 
     def __enter__(self) -> "RedisServer":
         return self.start()
