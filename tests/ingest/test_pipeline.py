@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-
 from fleetlens.ingest.stats import IngestStats
 from fleetlens.ingest.worker import IngestWorker
 from fleetlens.settings import IngestSettings, RedisSettings
