@@ -123,3 +123,21 @@ def test_load_generator_runs_every_family(api):
     assert 80 <= result["requests"] <= 130  # 40/s for 3 s, open loop
     with pytest.raises(ValueError, match="unknown query family"):
         parse_mix("trace=1,nope=2")
+
+
+def test_schemathesis_finds_no_server_error(api):
+    """Schemathesis generates requests from the OpenAPI spec: none may get a 5xx."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    st = Path(sys.executable).with_name("st")
+    run = subprocess.run(
+        [str(st), "run", str(api.base_url).rstrip("/") + "/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "25", "--seed", "1", "--no-color"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "generated" in run.stdout and " passed" in run.stdout, run.stdout[-4000:]
