@@ -1,4 +1,8 @@
-"""A single-node Kafka broker (KRaft) from Maven Central, for tests and for users without Docker.
+"""Kafka brokers (KRaft) from Maven Central, for tests and for users without Docker.
+
+``KafkaBroker`` is one node (broker and controller in one process); ``KafkaCluster`` is N such
+nodes on loopback forming one controller quorum, with replicated internal topics and a
+``min.insync.replicas`` default, for fault tests (kill one broker of three).
 
 The jars of ``org.apache.kafka:kafka_2.13`` (plus a log4j2 binding) are fetched once with
 ``mvn dependency:copy-dependencies`` into a cache outside the work tree
@@ -104,15 +108,25 @@ def _cluster_id() -> str:
 
 
 class KafkaBroker(ChildProcess):
-    """One KRaft broker+controller process on loopback with its data in ``data_dir``."""
+    """One KRaft broker+controller process on loopback with its data in ``data_dir``.
+
+    Alone by default; ``KafkaCluster`` makes several of them one cluster (``node_id``, the shared
+    ``voters`` list and ``cluster_id``, ``replication`` for the internal topics, ``min_insync``).
+    """
 
     def __init__(self, data_dir: Path, port: int | None = None, controller_port: int | None = None,
-                 version: str = KAFKA_VERSION, heap: str = "512m"):
+                 version: str = KAFKA_VERSION, heap: str = "512m", *, node_id: int = 1, voters: str | None = None,
+                 cluster_id: str | None = None, replication: int = 1, min_insync: int = 1):
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.controller_port = controller_port or free_port()
         self.version = version
         self.heap = heap
+        self.node_id = node_id
+        self.voters = voters or f"{node_id}@127.0.0.1:{self.controller_port}"
+        self.cluster_id = cluster_id
+        self.replication = replication
+        self.min_insync = min_insync
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -132,8 +146,8 @@ class KafkaBroker(ChildProcess):
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.voters}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -141,12 +155,14 @@ class KafkaBroker(ChildProcess):
                     "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={self.data_dir / 'logs'}",
                     "num.partitions=3",
-                    "offsets.topic.replication.factor=1",
+                    f"default.replication.factor={self.replication}",
+                    f"min.insync.replicas={self.min_insync}",
+                    f"offsets.topic.replication.factor={self.replication}",
                     "offsets.topic.num.partitions=3",  # 50 by default: slow to create on a first group
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"transaction.state.log.replication.factor={self.replication}",
+                    f"transaction.state.log.min.isr={self.min_insync}",
+                    f"share.coordinator.state.topic.replication.factor={self.replication}",
+                    f"share.coordinator.state.topic.min.isr={self.min_insync}",
                     "group.initial.rebalance.delay.ms=0",
                     "group.min.session.timeout.ms=2000",
                     "auto.create.topics.enable=true",
@@ -175,13 +191,20 @@ class KafkaBroker(ChildProcess):
     def _format(self, libs: Path, config: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
-        cmd = self._java(libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config), jvm=_QUICK_JVM)
+        cluster_id = self.cluster_id or _cluster_id()
+        cmd = self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), jvm=_QUICK_JVM)
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"kafka storage format failed: {(result.stdout + result.stderr)[-2000:]}")
 
     def start(self, timeout_s: float = 60.0) -> "KafkaBroker":
         """Format storage if new, start the broker and wait until it serves metadata."""
+        self.launch()
+        self._wait_ready(timeout_s)
+        return self
+
+    def launch(self) -> None:
+        """Format storage if new and start the process without waiting (a cluster starts all nodes first)."""
         libs = fetch_jars(self.version)
         config = self._write_config()
         self._format(libs, config)
@@ -190,10 +213,8 @@ class KafkaBroker(ChildProcess):
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                             start_new_session=True)
         self._write_state()
-        self._wait_ready(timeout_s)
-        return self
 
-    def _wait_ready(self, timeout_s: float) -> None:
+    def _wait_ready(self, timeout_s: float, brokers: int = 1) -> None:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
@@ -203,7 +224,7 @@ class KafkaBroker(ChildProcess):
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"Kafka broker exited at start (code {self.process.returncode}); see {self.log_file}")
             try:
-                if admin.list_topics(timeout=1).brokers:
+                if len(admin.list_topics(timeout=1).brokers) >= brokers:
                     return
             except KafkaException:
                 pass
@@ -225,6 +246,54 @@ class KafkaBroker(ChildProcess):
         super().kill()
 
     def __enter__(self) -> "KafkaBroker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+class KafkaCluster:
+    """``size`` KRaft nodes (each broker and controller) on loopback forming one cluster.
+
+    Internal topics are replicated ``size`` times (at most 3) and topics default to that
+    replication factor with ``min.insync.replicas`` = ``min_insync``; so with 3 nodes and
+    ``min_insync=2`` one node can die without losing an acknowledged write or stopping producers
+    that use ``acks=all``. Node ``i`` keeps its data in ``data_dir/node-i`` and its ports across
+    restarts (``nodes[i].kill()`` then ``nodes[i].start()``).
+    """
+
+    def __init__(self, data_dir: Path, size: int = 3, min_insync: int = 2, version: str = KAFKA_VERSION,
+                 heap: str = "384m"):
+        self.data_dir = Path(data_dir).resolve()
+        controller_ports = [free_port() for _ in range(size)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(controller_ports))
+        cluster_id = _cluster_id()
+        self.nodes = [
+            KafkaBroker(self.data_dir / f"node-{i + 1}", controller_port=controller_ports[i], version=version, heap=heap,
+                        node_id=i + 1, voters=voters, cluster_id=cluster_id, replication=min(size, 3),
+                        min_insync=min_insync)
+            for i in range(size)
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's ``host:port``, comma-separated."""
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def start(self, timeout_s: float = 120.0) -> "KafkaCluster":
+        """Start every node, then wait until each one serves metadata listing all brokers."""
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node._wait_ready(timeout_s, brokers=len(self.nodes))
+        return self
+
+    def kill(self) -> None:
+        """Kill every node (SIGKILL)."""
+        for node in self.nodes:
+            node.kill()
+
+    def __enter__(self) -> "KafkaCluster":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
