@@ -126,6 +126,112 @@ class QuerySettings(_Group):
     )
 
 
+_DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class AuthSettings(_Group):
+    """Access control of the HTTP API and the dashboard: tokens, sessions, limits, browser headers."""
+
+    enabled: bool = Field(
+        True, description="Every endpoint but the public ones (/healthz, /readyz, the dashboard shell, /auth/login) needs a "
+        "bearer token or a session cookie, also on loopback. Turn off only for tests or a trusted single-user laptop."
+    )
+    tokens_file: Path | None = Field(
+        None,
+        json_schema_extra={"doc_default": "<data_dir>/tokens.json"},
+        description="Where the API tokens are kept, as salted scrypt hashes only (mode 0600). Shared by "
+        "`fleetlens token`, the API and the metrics servers.",
+    )
+    session_hours: float = Field(12.0, gt=0, description="Lifetime of a dashboard login (the fleetlens_session cookie).")
+    rate_limit_per_s: float = Field(
+        50.0, ge=0, description="Requests per second each token may make on the query endpoints (0: no limit); "
+        "past it the API answers 429 with Retry-After."
+    )
+    rate_limit_burst: int = Field(100, ge=1, description="Requests a token may make at once before rate_limit_per_s applies.")
+    failed_auth_per_min: int = Field(
+        30, ge=1, description="Failed logins or bad tokens per client address and minute before it gets 429 (guessing)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins other than the API's own allowed to call it from a browser (CORS), e.g. "
+        '`["https://grafana.example.com"]`. Empty: closed.',
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1, description="Largest request body accepted; larger ones get 413.")
+    metrics_public: bool = Field(
+        False, description="/metrics without a token (else Prometheus scrapes with a bearer token, e.g. a read token)."
+    )
+    content_security_policy: str = Field(_DEFAULT_CSP, description="Content-Security-Policy header of every response.")
+
+
+class ObserveSettings(_Group):
+    """Self-observability: the metrics and health server of roles without the API, readiness bounds."""
+
+    metrics_server: bool = Field(
+        True, description="Roles without the API (`fleetlens ingest`, `up --no-api`) serve /metrics, /healthz and "
+        "/readyz on host:port."
+    )
+    host: str = Field("127.0.0.1", description="Address of the metrics and health server.")
+    port: int = Field(9464, ge=0, le=65535, description="Port of the metrics and health server (0: any free port).")
+    lag_every_s: float = Field(2.0, gt=0, description="How often the consumer lag is measured for the metrics and /readyz.")
+    ready_max_lag: int = Field(
+        100_000, ge=0, description="/readyz fails while the consumer group is more than this many messages behind."
+    )
+    ready_timeout_s: float = Field(2.0, gt=0, description="Longest wait of each /readyz check (store, MQ).")
+
+
+class ArchiveSettings(_Group):
+    """The archive: days older than the retention move from the hot store to Parquet (docs/archive.md)."""
+
+    retention_days: int = Field(30, ge=1, description="Days kept hot; whole days older than this are archived (UTC days).")
+    target: Literal["local", "s3"] = Field(
+        "local", description="Where the archive lives: a local directory (local_dir) or an S3-protocol bucket (AWS S3, MinIO, ...)."
+    )
+    local_dir: Path | None = Field(
+        None, json_schema_extra={"doc_default": "<data_dir>/archive"},
+        description="Directory of a local archive (target = local), in the same Hive layout as on S3.",
+    )
+    endpoint: str | None = Field(
+        None, description="S3 endpoint URL, e.g. http://127.0.0.1:9000 for MinIO. Unset: AWS S3 of `region`."
+    )
+    bucket: str = Field("", description="S3 bucket (target = s3). Credentials come from AWS_ACCESS_KEY_ID, "
+                        "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.")
+    prefix: str = Field("fleetlens", description="Key prefix inside the bucket: objects are <prefix>/table=<t>/date=<d>/...")
+    region: str = Field("us-east-1", description="S3 region of the bucket.")
+    interval_s: float = Field(
+        3600.0, ge=0, description="`fleetlens up` runs the archiver at start and then every this many seconds (0: never)."
+    )
+    restore_keep_days: int = Field(
+        7, ge=0, description="A day brought back by `fleetlens archive restore` stays hot this many days before it is archived again."
+    )
+    catalog_ttl_s: float = Field(
+        10.0, ge=0, description="How long a query process trusts its cached list of archived days before reading it again."
+    )
+
+
+class DetectSettings(_Group):
+    """The streaming detector (``fleetlens detect``, and a thread of ``fleetlens up``) and its alert sinks."""
+
+    group: str = Field("detect", description="Consumer group of the detector. Run one detector per group: rules keyed by provider, user or service need every event; for redundancy run a second detector with its own group (alert ids are deterministic, so both raise the same alerts).")
+    consumer: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-detect",
+        json_schema_extra={"doc_default": "<hostname>-detect"},
+        description="This detector's consumer name (keep it stable across restarts).",
+    )
+    rules_file: Path | None = Field(None, description="YAML rules file overriding the default rules (docs/detect.md); unset: defaults.")
+    batch_events: int = Field(50_000, ge=1, description="A micro-batch is evaluated once it holds this many events...")
+    batch_ms: int = Field(100, ge=1, description="...or once its first message is this old (bounds alert latency).")
+    replay: bool = Field(True, description="On start, re-read the stream's last window-length (up to the group's position) to rebuild rule state.")
+    replay_max_s: int = Field(600, ge=0, description="Longest stretch re-read on start (the Redis stream keeps acknowledged entries for redis.retain_s).")
+    idle_s: float = Field(30.0, gt=0, description="A partition silent this long (wall clock) stops holding the watermark back.")
+    alerts_stream: str | None = Field("fleet.alerts", description="Stream/topic the alert changes are written to (unset: none).")
+    webhook_urls: list[str] = Field(default_factory=list, description="Generic JSON webhooks receiving firing and resolved alerts.")
+    alertmanager_url: str | None = Field(None, description="Alertmanager base url (alerts posted to /api/v2/alerts).")
+    lag_check_s: float = Field(5.0, gt=0, description="How often the ingest_lag rule measures the ingest group's lag.")
+
+
 class Settings(BaseSettings):
     """Everything fleetlens can be told. See ``docs/settings.md``."""
 
@@ -154,6 +260,10 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     simulate: SimulateSettings = Field(default_factory=SimulateSettings)
     query: QuerySettings = Field(default_factory=QuerySettings)
+    detect: DetectSettings = Field(default_factory=DetectSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    observe: ObserveSettings = Field(default_factory=ObserveSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -177,6 +287,16 @@ class Settings(BaseSettings):
     def chdb_path(self) -> Path:
         """Directory of the embedded chDB store."""
         return self.data_dir / "chdb"
+
+    @property
+    def tokens_path(self) -> Path:
+        """File of the API tokens' salted hashes (``auth.tokens_file``, default under data_dir)."""
+        return self.auth.tokens_file or self.data_dir / "tokens.json"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Directory of the local archive (``archive.local_dir``, default under data_dir)."""
+        return self.archive.local_dir or self.data_dir / "archive"
 
     @property
     def redis_data_path(self) -> Path:

@@ -13,7 +13,8 @@ Every statement is ``IF NOT EXISTS``: rendering and running it again changes not
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 # Column types and codecs shared by the families. Timestamps are millisecond UTC (the contract's
 # ts); Delta before ZSTD pays off on the mostly-increasing ts within a sorted part.
@@ -324,3 +325,41 @@ def render_users_1m(ctx: RenderContext) -> list[str]:
         + USERS_1M_SELECT.format(source=f"{db}.`{source}`"),
         f"INSERT INTO {db}.`{USERS_1M}` " + USERS_1M_SELECT.format(source=f"{db}.`{EVENTS}`"),
     ]
+
+
+# --- archiving (fleetlens.archive): partition moves and drops, and the column structure of the Parquet files
+
+_PARTITION_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+
+
+def archive_staging(table: TableDef) -> TableDef:
+    """The archiver's twin of ``table`` (``{name}_archiving``): the same structure, keys and indexes, so a
+    partition can ``MOVE`` into it atomically before it is dropped (see docs/archive.md)."""
+    return replace(table, name=f"{table.name}_archiving")
+
+
+def _partition_id(partition_id: str) -> str:
+    if not _PARTITION_ID.match(partition_id):
+        raise ValueError(f"not a partition id: {partition_id!r}")
+    return partition_id
+
+
+def render_drop_partition(table: TableDef, ctx: RenderContext, partition_id: str) -> str:
+    """``ALTER TABLE … DROP PARTITION ID`` on the table holding the rows (every shard in a cluster)."""
+    return (f"ALTER TABLE `{ctx.database}`.`{local_name(table, ctx)}`{_on_cluster(ctx)} "
+            f"DROP PARTITION ID '{_partition_id(partition_id)}'")
+
+
+def render_move_partition(table: TableDef, dest: TableDef, ctx: RenderContext, partition_id: str) -> str:
+    """``ALTER TABLE … MOVE PARTITION ID … TO TABLE`` between two tables of one structure: atomic per node."""
+    return (f"ALTER TABLE `{ctx.database}`.`{local_name(table, ctx)}`{_on_cluster(ctx)} "
+            f"MOVE PARTITION ID '{_partition_id(partition_id)}' TO TABLE `{ctx.database}`.`{local_name(dest, ctx)}`")
+
+
+def column_structure(table: TableDef) -> str:
+    """``name Type, …`` without codecs or defaults: the structure a table function reads a file with."""
+    cols = []
+    for name, typ in table.columns:
+        typ = re.split(r" (?:CODEC|DEFAULT)\b", typ)[0]
+        cols.append(f"`{name}` {typ}")
+    return ", ".join(cols)
