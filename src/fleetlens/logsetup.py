@@ -3,9 +3,37 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any
 
 import structlog
+
+# Secrets never reach a log line: API tokens, passwords in URLs, and values of secret-looking keys.
+_TOKEN = re.compile(r"\b(flt_[0-9a-f]{16}_)[A-Za-z0-9_\-]+")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+_SECRET_KEYS = ("token", "password", "passwd", "secret", "authorization", "cookie", "sasl")
+
+
+def redact(text: str) -> str:
+    """``text`` with API tokens' secrets and URL passwords replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\1***@", _TOKEN.sub(r"\1***", text))
+
+
+def _redact_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if any(word in key.lower() for word in _SECRET_KEYS) and key != "event":
+            event[key] = "***"
+        elif isinstance(value, str):
+            event[key] = redact(value)
+    return event
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Stdlib log lines (uvicorn, httpx, librdkafka wrappers) with secrets redacted too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
@@ -21,12 +49,15 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        # exceptions become text before redaction (and never carry local variables)
+        processors=[*shared, structlog.processors.format_exc_info, _redact_event, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

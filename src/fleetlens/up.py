@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from rich.console import Console
@@ -27,6 +28,9 @@ from fleetlens.simulate.runner import run_simulation
 from fleetlens.sources.factory import open_sink
 from fleetlens.sources.redis_server import RedisServer, server_answers
 from fleetlens.store.client import open_store
+
+if TYPE_CHECKING:
+    from fleetlens.observe.role import RoleObserver
 
 log = get_logger(__name__)
 DRAIN_TIMEOUT_S = 60.0
@@ -101,20 +105,25 @@ def _status_line(stats: IngestStats, previous: tuple[float, int], lag: int | str
 def run_up(settings: Settings, options: UpOptions) -> None:
     """Run the embedded stack until Ctrl-C (or ``duration_s``), then stop cleanly."""
     console = Console(stderr=True)
+    stop = threading.Event()
+    stop_on_signals(stop)  # first: a Ctrl-C during start-up still stops cleanly
+    from fleetlens.observe.role import RoleObserver
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     server = _start_redis(settings)
     store = open_store(settings)
     stats = IngestStats()
     worker = build_worker(settings, store, stats)
-    stop = threading.Event()
-    stop_on_signals(stop)
+    observer = RoleObserver(settings, store, worker.source, settings.ingest.group,
+                            alive=lambda: worker.error is None).start(serve=not options.api)
+    admin_token = _first_admin_token(settings)
     ingest_stop = threading.Event()
     ingest = threading.Thread(target=worker.run, args=(ingest_stop,), name="ingest", daemon=True)
     ingest.start()
     simulator = _Simulator(settings, options) if options.simulate else None
     if simulator:
         simulator.start()
-    api = _start_api(console, settings, store) if options.api else None
+    api = _start_api(console, settings, store, observer=observer) if options.api else None
 
     where = settings.clickhouse_url or str(settings.chdb_path.resolve())
     console.print(f"[bold]fleetlens up[/]  store: {where}  mq: {_mq_address(settings)} streams {settings.streams}")
@@ -123,6 +132,9 @@ def run_up(settings: Settings, options: UpOptions) -> None:
             f"simulator: {options.rate:,.0f} events/s, {options.users} users, "
             f"{options.events_per_message} events per message, labels in {settings.data_dir / 'labels.jsonl'}"
         )
+    if admin_token:
+        console.print(f"[bold]admin token[/] (shown once, store it now; more with `fleetlens token create`): {admin_token}",
+                      soft_wrap=True, highlight=False)
     console.print("Ctrl-C stops; what is already in the stream is stored first.")
 
     deadline = time.monotonic() + options.duration_s if options.duration_s else None
@@ -149,6 +161,7 @@ def run_up(settings: Settings, options: UpOptions) -> None:
             live.stop()
         if api:
             api.stop()
+        observer.stop()
         _shutdown(console, simulator, worker, ingest, ingest_stop, stats)
         store.close()
         if server:
@@ -157,13 +170,27 @@ def run_up(settings: Settings, options: UpOptions) -> None:
         raise SystemExit(f"ingest failed: {worker.error}")
 
 
-def _start_api(console: Console, settings: Settings, store):
+def _first_admin_token(settings: Settings) -> str | None:
+    """On the first start (no token exists yet, auth on): a new admin token, else None."""
+    from fleetlens.api.auth import TokenStore
+
+    tokens = TokenStore(settings.tokens_path)
+    if not settings.auth.enabled or tokens.list():
+        return None
+    return tokens.create("admin", "admin (first fleetlens up)")
+
+
+def _start_api(console: Console, settings: Settings, store, observer: "RoleObserver | None" = None):
     """The query API in a thread of this process (chDB: one process owns the store); None if it cannot bind."""
     from fleetlens.api.app import create_app
     from fleetlens.api.server import serve_in_thread
 
+    app = create_app(store, settings)
+    if observer:  # /readyz of the API also covers this process' ingest: MQ reachable, lag bounded
+        for name in ("mq", "lag"):
+            app.state.readiness.add(name, observer.readiness.check(name))
     try:
-        handle = serve_in_thread(create_app(store, settings), settings.query.host, settings.query.port)
+        handle = serve_in_thread(app, settings.query.host, settings.query.port)
     except Exception as exc:  # noqa: BLE001 - ingest must run even when the API port is taken
         console.print(f"[yellow]query API not started[/] on {settings.query.host}:{settings.query.port}: {exc}")
         return None

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from fleetlens.api.app import create_app
+from fleetlens.api.auth import TokenStore
 from fleetlens.api.server import serve_in_thread
 from fleetlens.settings import Settings
 from tests.query.conftest import START_MS
@@ -18,10 +19,14 @@ WHOLE = {"start": "2026-11-18T11:06:40Z", "end": START_MS + 3 * 3600_000 + 60_00
 
 
 @pytest.fixture(scope="module")
-def api(loaded):
-    settings = Settings(query={"max_rows": 5000, "max_buckets": 20_000, "timeout_s": 30})
+def api(loaded, tmp_path_factory):
+    """A client of the API with an admin token (no rate limit: the load and schemathesis runs are bursts)."""
+    settings = Settings(query={"max_rows": 5000, "max_buckets": 20_000, "timeout_s": 30},
+                        auth={"tokens_file": tmp_path_factory.mktemp("auth") / "tokens.json", "rate_limit_per_s": 0})
+    token = TokenStore(settings.tokens_path).create("admin", "tests")
     handle = serve_in_thread(create_app(loaded, settings), "127.0.0.1", 0)
-    with httpx.Client(base_url=handle.url, timeout=30) as client:
+    with httpx.Client(base_url=handle.url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
+        client.token = token  # type: ignore[attr-defined]
         yield client
     handle.stop()
     assert not handle.thread.is_alive()
@@ -29,8 +34,9 @@ def api(loaded):
 
 def test_openapi_lists_every_route(api):
     spec = api.get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/health", "/trace/{action_id}", "/events", "/users", "/business", "/perf/durations",
-                                  "/perf/resources", "/anomalies", "/rejections"}
+    assert set(spec["paths"]) >= {"/health", "/trace/{action_id}", "/events", "/users", "/business", "/perf/durations",
+                                  "/perf/resources", "/anomalies", "/rejections", "/healthz", "/readyz", "/metrics",
+                                  "/auth/login", "/auth/logout", "/auth/me", "/admin/tokens", "/admin/tokens/{token_id}"}
     assert api.get("/docs").status_code == 200
     assert api.get("/health").json() == {"ok": True}
 
@@ -117,7 +123,8 @@ def test_load_generator_runs_every_family(api):
     ctx = Context(str(START_MS), str(START_MS + 3600_000), ("no-such-action",), ("payment",))
     action = api.get("/events", params={**WHOLE, "operation": "buy", "limit": 5}).json()["events"][0]["action_id"]
     ctx = Context(ctx.start, ctx.end, (action,), ctx.services)
-    result = run_load(str(api.base_url), parse_mix(DEFAULT_MIX), rate=40, clients=4, duration_s=3, ctx=ctx).summary()
+    result = run_load(str(api.base_url), parse_mix(DEFAULT_MIX), rate=40, clients=4, duration_s=3, ctx=ctx,
+                      token=api.token).summary()
     assert set(result["families"]) == set(BUILDERS)
     assert all(f["errors"] == 0 and f["p99_ms"] >= f["p50_ms"] > 0 for f in result["families"].values())
     assert 80 <= result["requests"] <= 130  # 40/s for 3 s, open loop
@@ -134,6 +141,7 @@ def test_schemathesis_finds_no_server_error(api):
     st = Path(sys.executable).with_name("st")
     run = subprocess.run(
         [str(st), "run", str(api.base_url).rstrip("/") + "/openapi.json", "--checks", "not_a_server_error",
+         "--header", f"Authorization: Bearer {api.token}",
          "--max-examples", "25", "--seed", "1", "--no-color"],
         capture_output=True,
         text=True,

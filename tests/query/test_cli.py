@@ -23,12 +23,14 @@ def fleetlens(tmp_path, *args: str, env: dict[str, str] | None = None, **kw) -> 
 def test_up_serves_the_api_while_ingesting_and_the_cli_reads_the_store(tmp_path):
     api_port, redis_port = free_port(), free_port()
     env = {**os.environ, "FLEETLENS_REDIS__URL": f"redis://127.0.0.1:{redis_port}/0", "FLEETLENS_QUERY__PORT": str(api_port)}
+    token = fleetlens(tmp_path, "token", "create", "--role", "read", "--name", "test").stdout.strip()  # up then makes none
     proc = subprocess.Popen([sys.executable, "-m", "fleetlens", "--data-dir", str(tmp_path / "data"), "up", "--rate", "3000",
                              "--duration", "8"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     try:
         deadline = time.monotonic() + 60
-        with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
             while time.monotonic() < deadline and proc.poll() is None:
                 try:  # refused before the API listens and once `up` stops it to drain ingest
                     body = client.get("/events", params={"limit": 5, "kind": "log"}).json()

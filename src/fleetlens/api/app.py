@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from fleetlens.api.export import FORMATS, MEDIA_TYPES, to_csv, to_ndjson
+from fleetlens.api.hardening import harden
 from fleetlens.logsetup import get_logger
 from fleetlens.query import anomalies, business, events, perf, rejections, trace, users
 from fleetlens.query.common import Limits, QueryError, QueryResult
@@ -53,6 +54,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     )
     app.state.store, app.state.limits = store, limits
     _errors(app)
+    harden(app, store, settings)  # access control, limits, headers; /auth, /admin/tokens, /healthz, /readyz, /metrics
 
     def answer(result: QueryResult) -> dict[str, Any]:
         return result.to_json()

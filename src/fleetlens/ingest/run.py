@@ -46,9 +46,14 @@ def run_ingest(settings: Settings, store: Store, until_idle_s: float | None = No
         group=settings.ingest.group,
         consumer=settings.ingest.consumer,
     )
+    from fleetlens.observe.role import RoleObserver
+
+    observer = RoleObserver(settings, store, worker.source, settings.ingest.group,
+                            alive=lambda: worker.error is None).start(serve=True)
     try:
         worker.run(stop, until_idle_s=until_idle_s)
     finally:
+        observer.stop()
         worker.source.close()
     log.info("ingest stopped", **worker.stats.snapshot())
     return worker.stats

@@ -22,6 +22,7 @@ import pyarrow as pa
 from fleetlens.ingest.batch import Batch, build_batch, estimate_events
 from fleetlens.ingest.stats import IngestStats
 from fleetlens.logsetup import get_logger
+from fleetlens.observe import metrics as prom
 from fleetlens.settings import IngestSettings
 from fleetlens.sources.base import Delivery, Source
 from fleetlens.store import tables
@@ -135,7 +136,9 @@ class IngestWorker:
                 return
             started = time.monotonic()
             batch = build_batch(item)  # type: ignore[arg-type]
-            self.stats.add(decode_seconds=time.monotonic() - started)
+            took = time.monotonic() - started
+            self.stats.add(decode_seconds=took)
+            prom.DECODE_SECONDS.observe(took)
             self._put(self._decoded, batch)
 
     # -- writer ----------------------------------------------------------------------------------
@@ -145,7 +148,9 @@ class IngestWorker:
             item = self._decoded.get()
             if item is _DONE:
                 return
+            prom.INFLIGHT_BATCHES.set(self._decoded.qsize() + 1)
             self._store_batch(item)  # type: ignore[arg-type]
+            prom.INFLIGHT_BATCHES.set(self._decoded.qsize())
 
     def _store_batch(self, batch: Batch) -> None:
         with self.source.hold(batch.deliveries) as owned:
@@ -181,12 +186,26 @@ class IngestWorker:
             last_insert_s=time.monotonic() - started,
             store_seconds=time.monotonic() - started,
         )
+        prom.record_batch(
+            messages=batch.messages,
+            lines=batch.events.num_rows + batch.metrics.num_rows + len(batch.dead_letters) + batch.duplicates_in_batch,
+            events_stored=events.num_rows,
+            metrics_stored=metrics.num_rows,
+            rejected_fields=(d.field for d in batch.dead_letters),
+            duplicates_skipped=skipped,
+            seconds=time.monotonic() - started,
+        )
         if skipped:
             log.info("duplicates skipped", count=skipped, redelivered=batch.redelivered)
 
     def _insert(self, table: str, data: pa.Table) -> None:
         if data.num_rows:
-            self._retry(f"insert {table}", lambda: self.store.insert_arrow(table, data))
+            self._retry(f"insert {table}", lambda: self._timed_insert(table, data))
+
+    def _timed_insert(self, table: str, data: pa.Table) -> None:
+        started = time.monotonic()
+        self.store.insert_arrow(table, data)
+        prom.INSERT_SECONDS.labels(table).observe(time.monotonic() - started)
 
     def _retry(self, what: str, operation: Callable[[], T]) -> T:
         """Run ``operation`` until it succeeds, backing off; only a stop request ends the retries."""
@@ -198,6 +217,7 @@ class IngestWorker:
             except Exception as exc:  # noqa: BLE001 - any store/MQ failure is retried, never dropped
                 attempts += 1
                 self.stats.add(retries=1)
+                prom.RETRIES.labels(what).inc()
                 log.warning("retrying after failure", operation=what, error=str(exc)[:300], retry_in_s=round(delay, 2))
                 # Asked to stop: give up after a few tries; the batch stays unacknowledged and is redelivered.
                 if self._abort.wait(delay) or (self._stop.is_set() and attempts >= 3):

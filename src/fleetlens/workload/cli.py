@@ -9,6 +9,18 @@ import orjson
 import typer
 
 
+def read_token(token: str | None, token_file: Path | None) -> str | None:
+    """The API token from ``--token``/``FLEETLENS_TOKEN`` or the first line of ``--token-file``."""
+    if token:
+        return token.strip()
+    if token_file:
+        try:
+            return token_file.read_text().splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise typer.BadParameter(f"cannot read a token from {token_file}: {exc}", param_hint="--token-file") from None
+    return None
+
+
 def load(
     url: Optional[str] = typer.Option(None, "--url", help="API base URL (default http://settings.query.host:port)."),
     rate: float = typer.Option(20.0, "--rate", help="Requests per second, all clients together."),
@@ -18,6 +30,11 @@ def load(
                             "resources, anomalies, rejections (default: every family, traces weighted most)."),
     output: Optional[Path] = typer.Option(None, "--output", help="Also write the results as JSON to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="FLEETLENS_TOKEN", show_default=False,
+                                        help="API token (prefer the FLEETLENS_TOKEN environment variable or --token-file: "
+                                        "command lines are visible to other users)."),
+    token_file: Optional[Path] = typer.Option(None, "--token-file", envvar="FLEETLENS_TOKEN_FILE",
+                                              help="File holding the API token (first line)."),
 ) -> None:
     """Query-workload generator: a mix of every query family at a target rate against the API."""
     from rich.console import Console
@@ -48,7 +65,8 @@ def load(
             live.update(Text(f"{done:5.0%}  {n:,} answered  {errors:,} errors  {n / max(result.seconds, 1e-9):,.1f}/s"),
                         refresh=True)
 
-        result = run_load(base, weights, rate, clients, duration, progress=progress)
+        result = run_load(base, weights, rate, clients, duration, progress=progress,
+                          token=read_token(token, token_file))
     summary = {"url": base, "rate": rate, "clients": clients, "mix": weights, **result.summary()}
     if output:
         output.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))

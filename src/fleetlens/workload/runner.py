@@ -49,8 +49,10 @@ def discover(client: httpx.Client, window_s: int = 3600) -> Context:
     """A context from the store behind the API: the hour up to its newest business event (of the last 30
     days), the action ids of buys in it, their services."""
     now_ms = int(time.time() * 1000)
-    newest = client.get("/events", params={"start": now_ms - 30 * 86400_000, "end": now_ms, "limit": 1,
-                                           "kind": "business"}).json()["events"]
+    first = client.get("/events", params={"start": now_ms - 30 * 86400_000, "end": now_ms, "limit": 1, "kind": "business"})
+    if first.status_code in (401, 403):
+        raise RuntimeError("the API refused the token: give one with --token, FLEETLENS_TOKEN or --token-file")
+    newest = first.json()["events"]
     if not newest:
         raise RuntimeError("the store holds no business events to query")
     end_ms = _ms(newest[0]["ts"]) + 1
@@ -69,11 +71,16 @@ def _ms(iso: str) -> int:
 
 
 def run_load(url: str, mix: dict[str, float], rate: float, clients: int, duration_s: float, ctx: Context | None = None,
-             seed: int = 1, progress: Callable[[LoadResult, float], None] | None = None) -> LoadResult:
-    """Send ``rate`` requests/s in total from ``clients`` threads for ``duration_s``; return latencies."""
+             seed: int = 1, progress: Callable[[LoadResult, float], None] | None = None,
+             token: str | None = None) -> LoadResult:
+    """Send ``rate`` requests/s in total from ``clients`` threads for ``duration_s``; return latencies.
+
+    ``token``: the API token sent as ``Authorization: Bearer`` (the API requires one unless auth is off).
+    """
     result = LoadResult()
     lock = threading.Lock()
-    with httpx.Client(base_url=url, timeout=30) as probe:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as probe:
         ctx = ctx or discover(probe)
     names, weights = list(mix), list(mix.values())
     interval = clients / rate
@@ -83,7 +90,7 @@ def run_load(url: str, mix: dict[str, float], rate: float, clients: int, duratio
     def client_loop(i: int) -> None:
         rng = random.Random(seed * 1000 + i)
         next_at = t0 + interval * i / clients
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with httpx.Client(base_url=url, timeout=30, headers=headers) as http:
             while True:
                 now = time.monotonic()
                 if next_at > now:
