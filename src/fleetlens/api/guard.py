@@ -227,10 +227,7 @@ def _cookie(scope: Scope, name: str) -> str:
 
 
 class BodyLimit:
-    """413 for request bodies over ``max_bytes`` (declared or streamed)."""
-
-    class _TooLarge(Exception):
-        pass
+    """413 for request bodies over ``max_bytes`` (declared by Content-Length or streamed)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
@@ -244,27 +241,30 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > self.max_bytes:
             return await _answer(send, *too_large)
         seen = 0
-        started = False
+        started = rejected = False
 
         async def counted() -> dict[str, Any]:
-            nonlocal seen
+            nonlocal seen, started, rejected
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyLimit._TooLarge
+                if seen > self.max_bytes and not rejected:
+                    # Answer now and tell the app the client left: whatever it answers is dropped.
+                    rejected = True
+                    if not started:
+                        started = True
+                        await _answer(send, *too_large)
+                    return {"type": "http.disconnect"}
             return message
 
         async def watched(message: dict[str, Any]) -> None:
             nonlocal started
+            if rejected:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counted, watched)
-        except BodyLimit._TooLarge:
-            if not started:
-                await _answer(send, *too_large)
+        await self.app(scope, counted, watched)
 
 
 class SecurityHeaders:
