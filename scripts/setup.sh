@@ -17,4 +17,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
   touch "$stamp"
 fi
+# Headless Chromium for the dashboard's browser tests (tests/ui): Debian's package, driven by Playwright.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing Debian's chromium for the dashboard browser tests"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: not root: install chromium yourself (sudo apt-get install chromium); tests/ui need it" >&2
+  fi
+fi
 echo "setup: ready (.venv/bin/fleetlens)"

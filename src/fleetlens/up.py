@@ -123,7 +123,7 @@ def run_up(settings: Settings, options: UpOptions) -> None:
     simulator = _Simulator(settings, options) if options.simulate else None
     if simulator:
         simulator.start()
-    api = _start_api(console, settings, store, observer=observer) if options.api else None
+    api = _start_api(console, settings, store, live=(stats, worker), observer=observer) if options.api else None
 
     where = settings.clickhouse_url or str(settings.chdb_path.resolve())
     console.print(f"[bold]fleetlens up[/]  store: {where}  mq: {_mq_address(settings)} streams {settings.streams}")
@@ -180,21 +180,28 @@ def _first_admin_token(settings: Settings) -> str | None:
     return tokens.create("admin", "admin (first fleetlens up)")
 
 
-def _start_api(console: Console, settings: Settings, store, observer: "RoleObserver | None" = None):
-    """The query API in a thread of this process (chDB: one process owns the store); None if it cannot bind."""
+def _start_api(console: Console, settings: Settings, store, live=None, observer: "RoleObserver | None" = None):
+    """The query API in a thread of this process (chDB: one process owns the store); None if it cannot bind.
+
+    ``live``: (stats, worker) of the ingest worker, for the dashboard's live ingest rate and lag.
+    """
     from fleetlens.api.app import create_app
     from fleetlens.api.server import serve_in_thread
+    from fleetlens.api.stats import LiveIngest
 
     app = create_app(store, settings)
     if observer:  # /readyz of the API also covers this process' ingest: MQ reachable, lag bounded
         for name in ("mq", "lag"):
             app.state.readiness.add(name, observer.readiness.check(name))
+    if live:
+        app.state.live_ingest = LiveIngest(*live)
     try:
         handle = serve_in_thread(app, settings.query.host, settings.query.port)
     except Exception as exc:  # noqa: BLE001 - ingest must run even when the API port is taken
         console.print(f"[yellow]query API not started[/] on {settings.query.host}:{settings.query.port}: {exc}")
         return None
     console.print(f"query API: {handle.url}  (OpenAPI: {handle.url}/docs)")
+    console.print(f"dashboard: {handle.url}/ui/")
     return handle
 
 

@@ -14,11 +14,13 @@ from fastapi.responses import JSONResponse, Response
 
 from fleetlens.api.export import FORMATS, MEDIA_TYPES, to_csv, to_ndjson
 from fleetlens.api.hardening import harden
+from fleetlens.api.stats import router as stats_router
 from fleetlens.logsetup import get_logger
 from fleetlens.query import anomalies, business, events, perf, rejections, trace, users
 from fleetlens.query.common import Limits, QueryError, QueryResult
 from fleetlens.settings import Settings
 from fleetlens.store.client import Store
+from fleetlens.ui import mount_ui
 
 log = get_logger(__name__)
 
@@ -84,6 +86,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         container: list[str] | None = _list("Containers."), node: list[str] | None = _list("Kubernetes nodes."),
         logger: list[str] | None = _list("Logger names."), source_file: list[str] | None = _list("Source files."),
         kind: list[str] | None = _list("log or business."), operation: list[str] | None = _list("Business operations."),
+        event_id: list[str] | None = _list("Event ids (e.g. an alert's evidence)."),
         text: Annotated[str | None, Query(description="Words that must all occur in the message (case-insensitive).")] = None,
         format: Annotated[str, Query(description="json, csv or ndjson (csv/ndjson: the page only; next cursor in the X-Next-Cursor header).")] = "json",
     ) -> Any:
@@ -93,7 +96,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         flt = events.EventFilter(levels=level or [], services=service or [], event_types=event_type or [],
                                  hosts=host or [], pods=pod or [], containers=container or [], nodes=node or [],
                                  loggers=logger or [], source_files=source_file or [], kinds=kind or [],
-                                 operations=operation or [], text=text or "")
+                                 operations=operation or [], event_ids=event_id or [], text=text or "")
         result = events.search_events(store, flt, start=start, end=end, limit=limit, cursor=cursor,
                                       counts=format == "json", limits=limits)
         if format == "json":
@@ -149,6 +152,8 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         """``by_field``, ``by_reason`` and ``total`` over the range of receipt time."""
         return answer(rejections.rejection_counts(store, start=start, end=end, limit=limit, limits=limits))
 
+    app.include_router(stats_router)
+    mount_ui(app)
     return app
 
 

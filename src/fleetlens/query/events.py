@@ -42,6 +42,7 @@ LIST_FILTERS = {
     "source_files": "source_file",
     "kinds": "kind",
     "operations": "operation",
+    "event_ids": "event_id",
 }
 
 # The text index tokenizes with splitByNonAlpha: runs of ASCII letters and digits (other bytes split).
@@ -63,6 +64,7 @@ class EventFilter:
     source_files: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     operations: list[str] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
     text: str = ""
 
     def checked(self) -> EventFilter:
