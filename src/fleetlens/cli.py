@@ -29,6 +29,10 @@ from fleetlens.query.cli import query_app  # noqa: E402 - beside the other sub-a
 
 app.add_typer(query_app, name="query")
 
+from fleetlens.archive.cli import archive_app  # noqa: E402
+
+app.add_typer(archive_app, name="archive")
+
 from fleetlens.api.token_cli import token_app  # noqa: E402
 
 app.add_typer(token_app, name="token")

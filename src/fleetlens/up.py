@@ -123,6 +123,7 @@ def run_up(settings: Settings, options: UpOptions) -> None:
     simulator = _Simulator(settings, options) if options.simulate else None
     if simulator:
         simulator.start()
+    archiver = _start_archiver(console, settings, store)
     api = _start_api(console, settings, store, live=(stats, worker), observer=observer) if options.api else None
 
     where = settings.clickhouse_url or str(settings.chdb_path.resolve())
@@ -163,6 +164,8 @@ def run_up(settings: Settings, options: UpOptions) -> None:
             api.stop()
         observer.stop()
         _shutdown(console, simulator, worker, ingest, ingest_stop, stats)
+        if archiver:
+            archiver.stop()
         store.close()
         if server:
             server.stop()
@@ -203,6 +206,19 @@ def _start_api(console: Console, settings: Settings, store, live=None, observer:
     console.print(f"query API: {handle.url}  (OpenAPI: {handle.url}/docs)")
     console.print(f"dashboard: {handle.url}/ui/")
     return handle
+
+
+def _start_archiver(console: Console, settings: Settings, store):
+    """The archiver thread (settings.archive.interval_s; 0: none): a run now, then every interval."""
+    if not settings.archive.interval_s:
+        return None
+    from fleetlens.archive.schedule import ArchiveScheduler
+
+    scheduler = ArchiveScheduler(settings, store)
+    scheduler.start()
+    console.print(f"archive: days older than {settings.archive.retention_days} days to "
+                  f"{scheduler.archiver.target.describe()} every {settings.archive.interval_s:g} s")
+    return scheduler
 
 
 def _mq_address(settings: Settings) -> str:

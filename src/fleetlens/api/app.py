@@ -45,7 +45,9 @@ class _JSON(JSONResponse):
 
 def create_app(store: Store, settings: Settings) -> FastAPI:
     """The API over ``store``, bounded by ``settings.query`` (timeouts, row limits, default range)."""
-    limits = Limits.from_settings(settings.query)
+    from fleetlens.archive.reader import ArchiveView
+
+    limits = Limits.from_settings(settings.query, archive=ArchiveView.from_settings(settings))  # hot ∪ archive
     app = FastAPI(
         title="fleetlens query API",
         version="1",

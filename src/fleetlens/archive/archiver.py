@@ -45,6 +45,7 @@ from fleetlens.archive.manifest import (
     save_catalog,
     save_manifest,
 )
+from fleetlens.archive.reader import invalidate_views
 from fleetlens.archive.verify import VerificationError, check_files, hot_rows_in_archive
 from fleetlens.logsetup import get_logger
 from fleetlens.store.client import Store
@@ -202,6 +203,7 @@ class Archiver:
         save_manifest(self.target, m)
         catalog.put(m)
         save_catalog(self.target, catalog)
+        invalidate_views()
         _crash_point("after_commit")
         self.progress(fam.name, "drop", day, "")
         drop.drop_staged(self.store, fam, day)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -38,6 +39,13 @@ if TYPE_CHECKING:
     from fleetlens.store.client import Store
 
 DAY_MS = 86_400_000
+_views: weakref.WeakSet[ArchiveView] = weakref.WeakSet()
+
+
+def invalidate_views() -> None:
+    """Make every ArchiveView of this process read the catalog again (called after the catalog changes)."""
+    for view in list(_views):
+        view.invalidate()
 
 
 def days_between(start_ms: int, end_ms: int) -> list[dt.date]:
@@ -67,6 +75,7 @@ class ArchiveView:
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._loaded = 0.0
+        _views.add(self)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ArchiveView:

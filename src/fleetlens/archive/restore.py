@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fleetlens.archive.families import FAMILIES, Family
 from fleetlens.archive.layout import ArchiveTarget, files_glob
 from fleetlens.archive.manifest import ARCHIVED, RESTORED, now_iso, rebuild_catalog, save_catalog, save_manifest
+from fleetlens.archive.reader import invalidate_views
 from fleetlens.archive.verify import VerificationError, check_files
 from fleetlens.store.client import Store
 
@@ -53,6 +54,7 @@ def restore(store: Store, target: ArchiveTarget, first: dt.date, last: dt.date,
             save_manifest(target, m)
             catalog.put(m)
             save_catalog(target, catalog)
+            invalidate_views()
             out.append(RestoredDay(fam.name, day.isoformat(), m.rows, inserted))
     return out
 

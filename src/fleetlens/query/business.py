@@ -14,10 +14,11 @@ from fleetlens.query.common import (
     QueryResult,
     Timer,
     check_buckets,
-    events_source,
     fill_buckets,
     parse_interval,
     run,
+    sources_meta,
+    table_source,
     time_range,
 )
 from fleetlens.store.client import Store
@@ -79,9 +80,10 @@ def business_metrics(store: Store, *, start: Any = None, end: Any = None, interv
     rng = time_range(start, end, limits)
     step_s = parse_interval("interval", interval, INTERVALS)
     check_buckets(rng, step_s, limits)
-    source = events_source(store, limits)
+    src = table_source(store, limits, "events", rng)
+    source = src.sql
     params = {**rng.params(), "step": step_s * 1000, "limit": limits.max_rows}
     totals = run(store, TOTALS_SQL.replace("{source}", source), params, limits)
     retries = run(store, RETRIES_SQL.replace("{source}", source), params, limits)
     totals = fill_buckets(totals, "bucket", rng, step_s, TOTAL_COLUMNS)
-    return QueryResult({"totals": totals, "retries": retries}, rng, timer.ms(), {"interval_s": step_s})
+    return QueryResult({"totals": totals, "retries": retries}, rng, timer.ms(), {"interval_s": step_s, **sources_meta(src)})

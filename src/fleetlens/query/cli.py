@@ -39,7 +39,9 @@ def _run(query: Callable[..., QueryResult], as_json: bool, **kwargs: object) -> 
     except Exception as exc:  # noqa: BLE001 - one line for the user (e.g. the data directory is locked by `up`)
         raise typer.BadParameter(f"cannot open the store: {exc}") from None
     try:
-        result = query(store, **kwargs, limits=Limits.from_settings(settings.query))
+        from fleetlens.archive.reader import ArchiveView
+
+        result = query(store, **kwargs, limits=Limits.from_settings(settings.query, archive=ArchiveView.from_settings(settings)))
     except QueryError as exc:
         raise typer.BadParameter(exc.message, param_hint=f"--{exc.param.replace('_', '-')}") from None
     finally:

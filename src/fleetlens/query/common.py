@@ -45,12 +45,13 @@ class Limits:
     default_range_s: int = 3600
     users_window_min: int = 5
     final: bool = False
+    archive: Any = None  # a fleetlens.archive.reader.ArchiveView: ranges reaching archived days read them too
 
     @classmethod
-    def from_settings(cls, s: QuerySettings) -> Limits:
-        """The limits ``settings.query`` sets."""
+    def from_settings(cls, s: QuerySettings, archive: Any = None) -> Limits:
+        """The limits ``settings.query`` sets; ``archive``: the ArchiveView queries read archived days from."""
         return cls(s.timeout_s, s.max_rows, s.default_limit, s.max_buckets, s.max_range_days * 86400,
-                   s.default_range_s, s.users_window_min, s.final)
+                   s.default_range_s, s.users_window_min, s.final, archive)
 
     def limit(self, value: int | None) -> int:
         """A list's row count: ``value`` (1..max_rows) or the default."""
@@ -257,6 +258,51 @@ def run(store: Store, sql: str, params: Mapping[str, Any], limits: Limits) -> pa
 def events_source(store: Store, limits: Limits) -> str:
     """The events table as a query reads it (``FINAL`` when settings.query.final)."""
     return "events FINAL" if limits.final else "events"
+
+
+@dataclass
+class Source:
+    """The relation a query reads one table family from over its range, and where the rows come from."""
+
+    table: str
+    sql: str
+    archive_days: list[dt.date] = field(default_factory=list)
+    hot_days: list[dt.date] = field(default_factory=list)
+
+
+def table_source(store: Store, limits: Limits, table: str, rng: TimeRange) -> Source:
+    """``table`` (events, metrics or rejections) over ``rng``: the hot table, or hot ∪ the archived days of the
+    range when ``limits.archive`` has any (only those days' files are read). Events read ``FINAL`` when
+    settings.query.final."""
+    from fleetlens.archive.reader import days_between
+
+    final = limits.final and table == "events"
+    if limits.archive is None:
+        return Source(table, f"{table} FINAL" if final else table, [], days_between(rng.start_ms, rng.end_ms))
+    rel = limits.archive.relation(store, table, rng.start_ms, rng.end_ms, final)
+    return Source(table, rel.sql, rel.archive_days, rel.hot_days)
+
+
+def users_source(store: Store, limits: Limits, lo: dt.datetime, end: dt.datetime) -> Source:
+    """The ``users_1m`` rollup rows with ``lo < minute < end``: the rollup table, or (when the range reaches
+    archived days) the same rollup computed from events ∪ archive."""
+    from fleetlens.archive.reader import days_between
+
+    lo_ms, end_ms = to_ms(lo), to_ms(end)
+    if limits.archive is None:
+        return Source("events", "users_1m", [], days_between(lo_ms - 60_000, end_ms))
+    rel = limits.archive.users_relation(store, lo_ms, end_ms, limits.final)
+    return Source("events", rel.sql, rel.archive_days, rel.hot_days)
+
+
+def sources_meta(*sources: Source) -> dict[str, Any]:
+    """``{"sources": {table: {"hot": [days], "archive": [days]}}}``: which days each table was read from where."""
+    out: dict[str, dict[str, set[dt.date]]] = {}
+    for src in sources:
+        entry = out.setdefault(src.table, {"hot": set(), "archive": set()})
+        entry["hot"].update(src.hot_days)
+        entry["archive"].update(src.archive_days)
+    return {"sources": {t: {k: [d.isoformat() for d in sorted(v)] for k, v in e.items()} for t, e in out.items()}}
 
 
 def fill_buckets(table: pa.Table, column: str, rng: TimeRange, step_s: int, zero: Iterable[str],

@@ -18,7 +18,8 @@ from fleetlens.query.common import (
     Timer,
     decode_cursor,
     encode_cursor,
-    events_source,
+    sources_meta,
+    table_source,
     from_ms,
     run,
     time_range,
@@ -135,7 +136,8 @@ def search_events(store: Store, flt: EventFilter | None = None, *, start: Any = 
         # strictly after the previous page's last row in (ts DESC, event_id DESC) order
         clauses.append("ts <= {cur_ts:DateTime64(3, 'UTC')} AND (ts < {cur_ts:DateTime64(3, 'UTC')} OR event_id < {cur_id:String})")
         params |= {"cur_ts": from_ms(after[0]), "cur_id": after[1]}
-    source = events_source(store, limits)
+    src = table_source(store, limits, "events", rng)
+    source = src.sql
     page = run(store, LIST_SQL.format(columns=EVENT_COLUMNS, source=source, where=" AND ".join(clauses)), params, limits)
     tables = {"events": page}
     if counts:
@@ -146,4 +148,4 @@ def search_events(store: Store, flt: EventFilter | None = None, *, start: Any = 
     if page.num_rows == n:
         last = page.slice(n - 1).to_pylist()[0]
         next_cursor = encode_cursor(to_ms(last["ts"]), last["event_id"])
-    return QueryResult(tables, rng, timer.ms(), {"next_cursor": next_cursor})
+    return QueryResult(tables, rng, timer.ms(), {"next_cursor": next_cursor, **sources_meta(src)})

@@ -20,9 +20,10 @@ from fleetlens.query.common import (
     check_buckets,
     choice,
     fill_buckets,
-    events_source,
     parse_interval,
     run,
+    sources_meta,
+    table_source,
     time_range,
     values,
 )
@@ -59,7 +60,7 @@ SELECT {BUCKET.format(ts='ts')} AS bucket,
        avgIf(value, name = 'mem_percent') AS mem_avg,
        maxIf(value, name = 'mem_percent') AS mem_max,
        avgIf(value, name = 'mem_bytes') AS mem_bytes_avg
-FROM metrics
+FROM <source>
 WHERE name IN ('cpu_percent', 'mem_percent', 'mem_bytes')
   AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
   <filters>
@@ -94,7 +95,8 @@ def durations(store: Store, *, by: str = "operation", services: list[str] | None
     if nm := values("name", names):
         filters += f" AND {column} IN {{names:Array(String)}}"
         params["names"] = nm
-    sql = _fill(DURATIONS_SQL, column=column, source=events_source(store, limits), filters=filters)
+    src = table_source(store, limits, "events", rng)
+    sql = _fill(DURATIONS_SQL, column=column, source=src.sql, filters=filters)
     table = run(store, sql, params, limits)
     df = pl.from_arrow(table) if table.num_rows else None
     if df is not None:
@@ -104,7 +106,7 @@ def durations(store: Store, *, by: str = "operation", services: list[str] | None
         table = df.to_arrow()
     else:
         table = table.drop_columns(["q"]) if "q" in table.column_names else table
-    return QueryResult({"durations": table}, rng, timer.ms(), {"interval_s": step_s, "by": by})
+    return QueryResult({"durations": table}, rng, timer.ms(), {"interval_s": step_s, "by": by, **sources_meta(src)})
 
 
 def resources(store: Store, *, group: str = "host", hosts: list[str] | None = None, services: list[str] | None = None,
@@ -123,10 +125,11 @@ def resources(store: Store, *, group: str = "host", hosts: list[str] | None = No
     if svc := values("service", services):
         filters += " AND service IN {services:Array(String)}"
         params["services"] = svc
-    res = run(store, _fill(RESOURCES_SQL, group=group, filters=filters), params, limits)
-    active = run(store, ACTIVE_SQL.replace("<source>", events_source(store, limits)), params, limits)
+    msrc, esrc = table_source(store, limits, "metrics", rng), table_source(store, limits, "events", rng)
+    res = run(store, _fill(RESOURCES_SQL, group=group, filters=filters, source=msrc.sql), params, limits)
+    active = run(store, ACTIVE_SQL.replace("<source>", esrc.sql), params, limits)
     active = fill_buckets(active, "bucket", rng, step_s, ("active_users",))
-    return QueryResult({"resources": res, "active_users": active}, rng, timer.ms(), {"interval_s": step_s, "group": group})
+    return QueryResult({"resources": res, "active_users": active}, rng, timer.ms(), {"interval_s": step_s, "group": group, **sources_meta(msrc, esrc)})
 
 
 def _fill(template: str, **parts: str) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetlens.query.common import Limits, QueryResult, Timer, run, time_range
+from fleetlens.query.common import Limits, QueryResult, Timer, run, sources_meta, table_source, time_range
 
 BY_FIELD_SQL = """
 SELECT field, count() AS rejections
-FROM rejections
+FROM <source>
 WHERE received_at >= {start:DateTime64(3, 'UTC')} AND received_at < {end:DateTime64(3, 'UTC')}
 GROUP BY field
 ORDER BY rejections DESC, field
@@ -17,7 +17,7 @@ LIMIT {limit:UInt32}
 
 BY_REASON_SQL = """
 SELECT field, reason, count() AS rejections, any(event_id) AS example_event_id
-FROM rejections
+FROM <source>
 WHERE received_at >= {start:DateTime64(3, 'UTC')} AND received_at < {end:DateTime64(3, 'UTC')}
 GROUP BY field, reason
 ORDER BY rejections DESC, field, reason
@@ -31,7 +31,8 @@ def rejection_counts(store: Store, *, start: Any = None, end: Any = None, limit:
     timer = Timer()
     rng = time_range(start, end, limits)
     params = {**rng.params(), "limit": limits.limit(limit)}
-    by_field = run(store, BY_FIELD_SQL, params, limits)
-    by_reason = run(store, BY_REASON_SQL, params, limits)
+    src = table_source(store, limits, "rejections", rng)
+    by_field = run(store, BY_FIELD_SQL.replace("<source>", src.sql), params, limits)
+    by_reason = run(store, BY_REASON_SQL.replace("<source>", src.sql), params, limits)
     total = sum(by_field.column("rejections").to_pylist()) if by_field.num_rows else 0
-    return QueryResult({"by_field": by_field, "by_reason": by_reason}, rng, timer.ms(), {"total": total})
+    return QueryResult({"by_field": by_field, "by_reason": by_reason}, rng, timer.ms(), {"total": total, **sources_meta(src)})

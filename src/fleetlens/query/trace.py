@@ -18,10 +18,12 @@ from fleetlens.query.common import (
     QueryResult,
     TimeRange,
     Timer,
-    events_source,
     from_ms,
     parse_time,
     run,
+    sources_meta,
+    table_source,
+    to_ms,
 )
 from fleetlens.store.client import Store
 
@@ -74,7 +76,9 @@ def trace(store: Store, action_id: str, *, start: Any = None, end: Any = None, l
     lo, hi = max(lo, s) if s else lo, min(hi, e) if e else hi
     if not window["n"] or lo > hi:
         lo = hi = from_ms(0)  # an empty partition: the same queries return empty, typed tables
-    source = events_source(store, limits)
+    # ts <= hi: the relation's half-open range ends 1 ms after hi
+    src = table_source(store, limits, "events", TimeRange(lo, from_ms(to_ms(hi) + 1)))
+    source = src.sql
     params = {"action_id": action_id, "lo": lo, "hi": hi, "limit": n}
     events = run(store, EVENTS_SQL.replace("<source>", source), params, limits)
     # a whole trace is in hand: its spans cost no second scan; a truncated one needs the store's
@@ -82,7 +86,7 @@ def trace(store: Store, action_id: str, *, start: Any = None, end: Any = None, l
              else run(store, SPANS_SQL.replace("<source>", source), {**params, "limit": limits.max_rows}, limits))
     found = events.num_rows > 0
     return QueryResult({"events": events, "spans": spans}, TimeRange(lo, hi) if found else None, timer.ms(),
-                       {"action_id": action_id, "found": found, "truncated": events.num_rows >= n})
+                       {"action_id": action_id, "found": found, "truncated": events.num_rows >= n, **sources_meta(src)})
 
 
 def _spans(events: pa.Table) -> pa.Table:

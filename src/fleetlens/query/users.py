@@ -23,7 +23,9 @@ from fleetlens.query.common import (
     from_ms,
     parse_interval,
     run,
+    sources_meta,
     time_range,
+    users_source,
 )
 from fleetlens.store.client import Store
 
@@ -40,7 +42,7 @@ FROM
 (
     SELECT user_id, class, toInt64(toUnixTimestamp(minute)) * 1000 AS m,
            arrayJoin(range(intDiv(m + {step:Int64} - 1, {step:Int64}) * {step:Int64}, m + {window:Int64}, {step:Int64})) AS t_ms
-    FROM users_1m
+    FROM <source>
     WHERE minute > {lo:DateTime64(3, 'UTC')} AND minute < {end:DateTime64(3, 'UTC')}
 )
 WHERE t_ms >= {first:Int64} AND t_ms < {end_ms:Int64}
@@ -67,6 +69,7 @@ def simultaneous_users(store: Store, *, start: Any = None, end: Any = None, step
         "step": step_ms, "window": window_ms, "first": first, "end_ms": rng.end_ms, "end": rng.end,
         "lo": from_ms(first - window_ms),
     }
-    table = run(store, SQL, params, limits)
+    src = users_source(store, limits, params["lo"], rng.end)
+    table = run(store, SQL.replace("<source>", src.sql), params, limits)
     filled = fill_buckets(table, "t", rng, step_s, ("viewing", "buying"), first=first)
-    return QueryResult({"users": filled}, rng, timer.ms(), {"step_s": step_s, "window_min": window})
+    return QueryResult({"users": filled}, rng, timer.ms(), {"step_s": step_s, "window_min": window, **sources_meta(src)})
