@@ -52,9 +52,13 @@ def test_up_stores_everything_it_simulated_and_keeps_data_across_runs(tmp_path):
     assert produced > 4000 and stored == produced
     assert (tmp_path / "data" / "chdb").is_dir() and (tmp_path / "data" / "redis").is_dir()
     assert (tmp_path / "data" / "labels.jsonl").exists()
+    from fleetlens.api.auth import TokenStore
+
+    token = re.search(r"admin token.*: (flt_\S+)", first).group(1)  # the first start makes one and shows it once
+    assert TokenStore(tmp_path / "data" / "tokens.json").verify(token) == "admin"
 
     second = interrupt_up(tmp_path, port, 6)
-    assert "stopping" in second
+    assert "stopping" in second and "admin token" not in second and token not in second
     produced2 = int(re.search(r"the simulator produced ([\d,]+)", second).group(1).replace(",", ""))
 
     from fleetlens.store.client import EmbeddedStore

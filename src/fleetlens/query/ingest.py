@@ -14,11 +14,13 @@ from fleetlens.query.common import (
     Limits,
     QueryResult,
     Timer,
+    TimeRange,
     check_buckets,
-    events_source,
     fill_buckets,
     parse_interval,
     run,
+    sources_meta,
+    table_source,
     time_range,
 )
 from fleetlens.store.client import Store
@@ -39,7 +41,7 @@ ORDER BY bucket
 
 METRICS_SQL = f"""
 SELECT {BUCKET.format(ts='ts')} AS bucket, count() AS metrics
-FROM metrics
+FROM {{source}}
 WHERE ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
 GROUP BY bucket
 ORDER BY bucket
@@ -47,7 +49,7 @@ ORDER BY bucket
 
 # Rows stored with event time in the trailing window: the ingest rate when no live worker is at hand.
 RECENT_SQL = """
-SELECT (SELECT count() FROM {source} WHERE ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')})
+SELECT (SELECT count() FROM events WHERE ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')})
      + (SELECT count() FROM metrics WHERE ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}) AS n
 """
 
@@ -65,8 +67,9 @@ def ingest_overview(store: Store, *, start: Any = None, end: Any = None, interva
     step_s = parse_interval("interval", interval, INTERVALS)
     check_buckets(rng, step_s, limits)
     params = {**rng.params(), "step": step_s * 1000}
-    events = run(store, EVENTS_SQL.replace("{source}", events_source(store, limits)), params, limits)
-    metrics = run(store, METRICS_SQL, params, limits)
+    ev_src, m_src = table_source(store, limits, "events", rng), table_source(store, limits, "metrics", rng)
+    events = run(store, EVENTS_SQL.replace("{source}", ev_src.sql), params, limits)
+    metrics = run(store, METRICS_SQL.replace("{source}", m_src.sql), params, limits)
     filled = pl.from_arrow(fill_buckets(events, "bucket", rng, step_s, COLUMNS[:4]))
     filled = filled.join(pl.from_arrow(fill_buckets(metrics, "bucket", rng, step_s, ("metrics",))), on="bucket")
     filled = filled.with_columns(
@@ -76,12 +79,13 @@ def ingest_overview(store: Store, *, start: Any = None, end: Any = None, interva
     )
     totals = {c: int(filled[c].sum()) for c in COLUMNS}
     totals["error_rate"] = totals["errors"] / totals["logs"] if totals["logs"] else 0.0
-    return QueryResult({"buckets": filled.to_arrow()}, rng, timer.ms(), {"interval_s": step_s, "totals": totals})
+    return QueryResult({"buckets": filled.to_arrow()}, rng, timer.ms(),
+                       {"interval_s": step_s, "totals": totals, **sources_meta(ev_src, m_src)})
 
 
 def recent_rate(store: Store, window_s: int = 60, now: dt.datetime | None = None, limits: Limits = Limits()) -> float:
-    """Events and samples per second stored with event time in the last ``window_s`` seconds."""
+    """Events and samples per second stored with event time in the last ``window_s`` seconds (hot store only)."""
     end = now or dt.datetime.now(dt.timezone.utc)
-    params = {"start": end - dt.timedelta(seconds=window_s), "end": end}
-    n = run(store, RECENT_SQL.replace("{source}", events_source(store, limits)), params, limits).to_pylist()[0]["n"]
+    params = TimeRange(end - dt.timedelta(seconds=window_s), end).params()
+    n = run(store, RECENT_SQL, params, limits).to_pylist()[0]["n"]
     return int(n) / window_s
