@@ -40,7 +40,7 @@ def test_provider_outage():
     events, sim = simulate(seed=31, duration_s=180, rate=1500, inject=["provider_outage:paynova@60+60"])
     label = _only_label(sim, "provider_outage")
     assert label["key"] == {"provider": "paynova"}
-    assert label["expected_rules"] == ["payment_failures_same_provider"]
+    assert label["expected_rules"] == ["payment_failures_same_provider", "provider_error_streak"]
     attempts = [e for e in events if e.get("operation") == "payment_attempt"]
     # an attempt's start is its ts minus its (rounded) duration
     down = [a for a in attempts if a["provider"] == "paynova"
@@ -73,7 +73,7 @@ def test_buy_refund_abuse():
         assert 0 < ts_ms(r["ts"]) - ts_ms(b["ts"]) <= 21 * S
     _check_label_ids(label, events, [e for e in mine if e["operation"] in ("buy", "refund")])
     assert label["user_ids"] == [user]
-    assert label["expected_rules"] == ["buy_then_refund"]
+    assert label["expected_rules"] == ["buy_then_refund", "refund_repeat_offender"]
 
 
 def test_identical_burst():

@@ -90,6 +90,7 @@ class Simulator:
         self.latency: dict[str, list[Window]] = {}  # operation -> duration factor
         self.error_boost: dict[str, list[Window]] = {}  # service -> share of failing requests
         self.cpu_pinned: dict[str, list[Window]] = {}  # host
+        self.traffic_drop: list[Window] = []  # share of the normal action rate left
 
         self._prefix = config.id_prefix
         self._buckets: dict[int, list[tuple[int, dict[str, Any], AnomalyLabel | None]]] = {}
@@ -251,7 +252,8 @@ class Simulator:
         extras = self._extras()
         if extras and rng.random() < 0.5:
             t1 = self._hop(t1, extras[int(rng.random() * len(extras))], ctx)
-        self._business(t1, "gateway", "page_view", ctx, float(t1 - t + 1), page=page)
+        drop = active(self.traffic_drop, t1) if self.traffic_drop else None
+        self._business(t1, "gateway", "page_view", ctx, float(t1 - t + 1), drop[3] if drop else None, page=page)
 
     def browse(self, t: int, user: User) -> None:
         """Requests without a business event (search, cart look-ups): logs only."""
@@ -348,6 +350,14 @@ class Simulator:
         errors = self.fleet.services[service].errors
         self._log(t, pod, errors[int(self.rng.random() * len(errors))], ctx, tag)
 
+    def crash(self, t: int, service: str, tag: AnomalyLabel) -> None:
+        """One pod of ``service`` crashes: an ``error`` log of event_type ``crash`` (service_crash)."""
+        pods = self.fleet.pods[service]
+        pod = pods[int(self.rng.random() * len(pods))]
+        self._put(t, {"event_id": "", "ts": "", "kind": "log", **pod.base, "level": "error", "event_type": "crash",
+                      "message": f"process exited: OOMKilled (exit code 137), restarting container {pod.base.get('container', '')}",
+                      "logger": "runtime", "source_file": "", "line": 0}, tag)
+
     # ---- building blocks ---------------------------------------------------------------------
 
     def _ctx(self, t: int, user: User, **fields: Any) -> dict[str, Any]:
@@ -390,7 +400,9 @@ class Simulator:
         """Events/s left for actions at time t: the load wave minus metrics and health checks."""
         cfg = self.config
         wave = 1.0 + cfg.load_wave_amplitude * math.sin(2 * math.pi * (t - self.start_ms) / (cfg.load_wave_period_s * 1000))
-        return max(cfg.rate * wave - self._background_rate, 0.05 * cfg.rate)
+        rate = max(cfg.rate * wave - self._background_rate, 0.05 * cfg.rate)
+        drop = active(self.traffic_drop, int(t)) if self.traffic_drop else None
+        return rate * drop[2] if drop is not None else rate
 
     def _hop(self, t: int, service: str, ctx: dict[str, Any], tag: AnomalyLabel | None = None) -> int:
         """One request handled by ``service``: its request logs, maybe an error; returns when it ended."""

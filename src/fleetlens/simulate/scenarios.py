@@ -27,14 +27,18 @@ class ScenarioKind:
     key: str  # the label's key field: provider, user_id, service, operation or host
     expected_rules: tuple[str, ...]
     description: str
+    # Alerts the anomaly may legitimately cause besides its own (rule, key): not false positives.
+    side_effects: tuple[tuple[str, str], ...] = ()
 
 
 SCENARIOS: dict[str, ScenarioKind] = {
     k.name: k
     for k in (
-        ScenarioKind("provider_outage", "provider", ("payment_failures_same_provider",),
-                     "one payment provider times out or answers 503 for everyone; several users' retries fail on it"),
-        ScenarioKind("buy_refund_abuse", "user_id", ("buy_then_refund",),
+        ScenarioKind("provider_outage", "provider", ("payment_failures_same_provider", "provider_error_streak"),
+                     "one payment provider times out or answers 503 for everyone; several users' retries fail on it",
+                     (("error_rate_spike", "payment"), ("error_rate_spike", "order"), ("latency_regression", "buy"),
+                      ("latency_regression", "payment_attempt"))),
+        ScenarioKind("buy_refund_abuse", "user_id", ("buy_then_refund", "refund_repeat_offender"),
                      "one user buys and refunds again and again (5 cycles over the window)"),
         ScenarioKind("identical_burst", "user_id", ("identical_operation_burst",),
                      "one user reserves the same product 30 times within at most 10 s"),
@@ -44,6 +48,10 @@ SCENARIOS: dict[str, ScenarioKind] = {
                      "one business operation's duration_ms is 8x its normal"),
         ScenarioKind("cpu_saturation", "host", ("cpu_saturation",),
                      "one host's cpu_percent stays at 96-99.8 % (its pods 90-99 %)"),
+        ScenarioKind("traffic_drop", "operation", ("traffic_drop",),
+                     "user traffic falls to 10 % of normal (e.g. a broken front end): few page views"),
+        ScenarioKind("service_crash", "service", ("error_log",),
+                     "one pod of a service logs a crash (event_type crash) and restarts"),
     )
 }
 
@@ -128,6 +136,7 @@ class AnomalyLabel:
             "user_ids": list(self.user_ids),
             "ids_truncated": self.ids_truncated,
             "expected_rules": list(self.kind.expected_rules),
+            "side_effects": [{"rule": r, "key": k} for r, k in self.kind.side_effects],
             "params": self.params,
         }
 
@@ -212,6 +221,15 @@ def install(sim: "Simulator", spec: ScenarioSpec, index: int, run_length_s: floa
         label = AnomalyLabel(f"{name}-{index}", kind, key, start, end, params)
         params["metrics_interval_s"] = sim.config.metrics_interval_s
         sim.cpu_pinned.setdefault(key, []).append((start, end, 1.0, label))
+    elif name == "traffic_drop":
+        key = "page_view"
+        label = AnomalyLabel(f"{name}-{index}", kind, key, start, end, params)
+        share = params["traffic_share"] = 0.1
+        sim.traffic_drop.append((start, end, share, label))
+    elif name == "service_crash":
+        key = _choose(rng, "service", spec.target, list(fleet.services))
+        label = AnomalyLabel(f"{name}-{index}", kind, key, start, end, params)
+        sim.schedule(start, lambda t: sim.crash(t, key, label))
     else:  # pragma: no cover - SCENARIOS and this function list the same names
         raise AssertionError(name)
     return label

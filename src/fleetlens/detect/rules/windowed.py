@@ -1,0 +1,95 @@
+"""Count rules over sliding (hopping) event-time windows; they fire as soon as a count crosses its threshold."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from fleetlens.detect.frame import Frame
+from fleetlens.detect.hits import Hit
+from fleetlens.detect.rules.base import SAMPLE_IDS, Rule
+from fleetlens.detect.windows import Fired, WindowCounts
+
+
+class PaymentFailuresRule(Rule):
+    """``payment_failures_same_provider``: ≥ K distinct users with ≥ M failed attempts each on one provider within T."""
+
+    def __init__(self, name, config, allowed_lateness_ms):
+        super().__init__(name, config, allowed_lateness_ms)
+        size = config.window_s * 1000
+        self.counts = WindowCounts(["provider", "user_id"], size)
+        self.fired = Fired(size)
+        self._samples: dict[str, list[str]] = {}
+
+    @property
+    def horizon_ms(self) -> int:
+        return self.counts.size_ms + self.allowed_lateness_ms
+
+    def observe(self, frame: Frame, watermark_ms: int) -> list[Hit]:
+        failed = frame.events.filter((pl.col("operation") == "payment_attempt") & (pl.col("outcome") == "failure"))
+        if failed.height == 0:
+            return []
+        for provider, ids in failed.group_by("provider").agg(pl.col("event_id").head(SAMPLE_IDS)).iter_rows():
+            self._samples[provider] = (self._samples.get(provider, []) + ids)[-SAMPLE_IDS:]
+        touched = self.counts.add(failed.select("ts", "provider", "user_id"))
+        touched_windows = touched.select("provider", "wstart").unique()
+        users = (
+            self.counts.state.join(touched_windows, on=["provider", "wstart"], how="semi")
+            .filter(pl.col("n") >= self.config.min_failures)
+            .group_by("provider", "wstart")
+            .agg(pl.len().alias("users"), pl.col("n").sum().alias("failures"), pl.col("user_id").sort().head(10))
+            .filter(pl.col("users") >= self.config.min_users)
+            .sort("wstart")
+        )
+        size = self.counts.size_ms
+        hits = []
+        trigger = int(failed["ts"].max())  # type: ignore[arg-type]
+        for provider, wstart, n_users, failures, user_ids in users.iter_rows():
+            if self.fired.new(provider, wstart):
+                hits.append(self.hit(provider, wstart, wstart + size, trigger, users=n_users, failed_attempts=failures,
+                                     user_ids=user_ids, min_users=self.config.min_users,
+                                     min_failures=self.config.min_failures, event_ids=self._samples.get(provider, [])))
+        return hits
+
+    def advance(self, watermark_ms: int) -> list[Hit]:
+        self.counts.prune(watermark_ms)
+        self.fired.prune(watermark_ms)
+        return []
+
+
+class IdenticalOperationBurstRule(Rule):
+    """``identical_operation_burst``: one user repeats one identical operation (operation, amount, page) ≥ N times within T."""
+
+    def __init__(self, name, config, allowed_lateness_ms):
+        super().__init__(name, config, allowed_lateness_ms)
+        size = config.window_s * 1000
+        self.counts = WindowCounts(["user_id", "what"], size)
+        self.fired = Fired(size)
+
+    @property
+    def horizon_ms(self) -> int:
+        return self.counts.size_ms + self.allowed_lateness_ms
+
+    def observe(self, frame: Frame, watermark_ms: int) -> list[Hit]:
+        ops = frame.events.filter(pl.col("operation").is_in(self.config.operations)).select(
+            "ts",
+            "user_id",
+            pl.concat_str(
+                pl.col("operation"), pl.col("amount").fill_null(-1).cast(pl.String), pl.col("page"), separator="|"
+            ).alias("what"),
+        )
+        if ops.height == 0:
+            return []
+        touched = self.counts.add(ops).filter(pl.col("n") >= self.config.min_repeats).sort("wstart")
+        size = self.counts.size_ms
+        hits = []
+        for user, what, wstart, n in touched.iter_rows():
+            if self.fired.new(user, wstart):
+                operation, amount, _page = what.split("|", 2)
+                hits.append(self.hit(user, wstart, wstart + size, int(ops["ts"].max()), operation=operation,  # type: ignore[arg-type]
+                                     amount=float(amount), repeats=int(n), min_repeats=self.config.min_repeats))
+        return hits
+
+    def advance(self, watermark_ms: int) -> list[Hit]:
+        self.counts.prune(watermark_ms)
+        self.fired.prune(watermark_ms)
+        return []

@@ -1,0 +1,233 @@
+"""The detector as a role: its own consumer group, micro-batches through the engine, alerts out.
+
+On start it loads the alerts the store already holds (so it continues them instead of raising
+them again), re-reads what its group consumed in the last window-length to rebuild the rules'
+state, then consumes: a micro-batch is cut by size or age, decoded per partition, run through the
+rules, the resulting alert changes sent, and only then acknowledged. Alert ids are deterministic,
+so the re-read after a crash never raises an alert twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import orjson
+import pyarrow as pa
+
+from fleetlens.alerts.manager import AlertManager
+from fleetlens.alerts.model import Alert, Change
+from fleetlens.alerts.sinks import AlertmanagerSink, AlertSink, MQSink, StoreSink, WebhookSink
+from fleetlens.contract.decode import decode_payloads
+from fleetlens.detect.config import RulesConfig, load_rules
+from fleetlens.detect.engine import Engine
+from fleetlens.detect.hits import Hit
+from fleetlens.logsetup import get_logger
+from fleetlens.settings import Settings
+from fleetlens.sources.base import Delivery, Source
+from fleetlens.sources.factory import open_sink, open_source
+from fleetlens.sources.lag_probe import GroupLagProbe
+from fleetlens.sources.replay import open_replay
+from fleetlens.store.client import Store
+
+log = get_logger(__name__)
+
+LOAD_ALERTS_SQL = """
+SELECT id, rule, key, severity, toUnixTimestamp64Milli(ts_start) AS ts_start, toUnixTimestamp64Milli(ts_end) AS ts_end,
+       status, evidence
+FROM alerts FINAL
+WHERE status = 'firing' OR ts_end >= (SELECT max(ts_end) FROM alerts) - toIntervalMillisecond({keep_ms:Int64})
+"""
+
+
+@dataclass
+class DetectorStats:
+    """Counters of a running detector (read by ``fleetlens up``'s status line)."""
+
+    messages: int = 0
+    events: int = 0
+    rejected_lines: int = 0
+    replayed_messages: int = 0
+    batches: int = 0
+    alerts_raised: int = 0
+    alerts_resolved: int = 0
+    late_events: int = 0
+    last_batch_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds from a batch's first read to its alerts sent
+
+
+def build_sinks(settings: Settings, store: Store | None) -> list[AlertSink]:
+    """The configured alert sinks; the store sink last (it records what was sent)."""
+    sinks: list[AlertSink] = [WebhookSink(url) for url in settings.detect.webhook_urls]
+    if settings.detect.alertmanager_url:
+        sinks.append(AlertmanagerSink(settings.detect.alertmanager_url))
+    if settings.detect.alerts_stream:
+        sinks.append(MQSink(open_sink(settings), settings.detect.alerts_stream))
+    if store is not None:
+        sinks.append(StoreSink(store))
+    return sinks
+
+
+def load_alerts(store: Store, keep_ms: int) -> list[Alert]:
+    """Alerts still firing, and those that ended within ``keep_ms`` of the newest one."""
+    rows = store.query_arrow(LOAD_ALERTS_SQL, {"keep_ms": keep_ms}).to_pylist()
+    return [
+        Alert(r["id"], r["rule"], r["key"], r["severity"], int(r["ts_start"]), int(r["ts_end"]), r["status"],
+              orjson.loads(r["evidence"] or "{}"))
+        for r in rows
+    ]
+
+
+class Detector:
+    """One detector consumer (see the module docstring)."""
+
+    def __init__(self, settings: Settings, store: Store | None, rules: RulesConfig | None = None,
+                 sinks: list[AlertSink] | None = None,
+                 on_change: Callable[[Alert, Change, float], None] | None = None):
+        self.settings = settings
+        self.store = store
+        self.rules = rules or load_rules(settings.detect.rules_file)
+        self.engine = Engine(self.rules, idle_s=settings.detect.idle_s)
+        self.stats = DetectorStats()
+        self.manager = AlertManager(sinks if sinks is not None else build_sinks(settings, store),
+                                    int(self.rules.cooldown_s * 1000), on_change=self._changed(on_change))
+        self.source: Source | None = None
+        self.error: BaseException | None = None
+        self._lag_probe = GroupLagProbe(settings, self.rules.ingest_lag.group) if self.rules.ingest_lag.enabled else None
+        self._lag_above_since: float | None = None
+        self._next_lag_check = 0.0
+
+    def _changed(self, outer):
+        def on_change(alert: Alert, change: Change, at: float) -> None:
+            if change == "firing":
+                self.stats.alerts_raised += 1
+            elif change == "resolved":
+                self.stats.alerts_resolved += 1
+            if outer:
+                outer(alert, change, at)
+
+        return on_change
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, until_idle_s: float | None = None) -> DetectorStats:
+        """Consume until ``stop`` is set (or idle for ``until_idle_s``); returns the counters."""
+        stop = stop or threading.Event()
+        try:
+            self._run(stop, until_idle_s)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            if self.source is not None:
+                self.source.close()
+            if self._lag_probe is not None:
+                self._lag_probe.close()
+        return self.stats
+
+    def _run(self, stop: threading.Event, until_idle_s: float | None) -> None:
+        d = self.settings.detect
+        if self.store is not None:
+            self.manager.load(load_alerts(self.store, self.engine.horizon_ms + int(self.rules.cooldown_s * 1000)))
+        replay = open_replay(self.settings, d.group, min(self.engine.horizon_ms, d.replay_max_s * 1000) if d.replay else 0)
+        for delivery in replay.deliveries():
+            self.stats.replayed_messages += len(delivery)
+            self._process([delivery])
+        if self.stats.replayed_messages:
+            log.info("detector state rebuilt from the stream", messages=self.stats.replayed_messages,
+                     alerts_open=len(self.manager.open))
+        self.source = open_source(self.settings, d.group, d.consumer)
+        idle_since = time.monotonic()
+        while not stop.is_set():
+            batch, started = self._read_batch(stop)
+            if batch:
+                idle_since = time.monotonic()
+                kept = []
+                for delivery in batch:
+                    delivery, covered = replay.uncovered(delivery)
+                    if covered:
+                        self.source.ack([Delivery(delivery.stream, delivery.partition, covered, [b""] * len(covered))])
+                    if len(delivery):
+                        kept.append(delivery)
+                self._process(kept)
+                self.source.ack(batch)
+                self.stats.last_batch_s = time.monotonic() - started
+                self.stats.latencies = (self.stats.latencies + [self.stats.last_batch_s])[-1000:]
+            else:
+                self._tick()
+                if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
+                    break
+            self._check_ingest_lag()
+
+    def _read_batch(self, stop: threading.Event) -> tuple[list[Delivery], float]:
+        d = self.settings.detect
+        assert self.source is not None
+        batch: list[Delivery] = []
+        messages = 0
+        started = time.monotonic()
+        deadline = started + d.batch_ms / 1000
+        while not stop.is_set():
+            wait = deadline - time.monotonic() if batch else 0.2
+            got = self.source.read(max(1, d.batch_events - messages), max(0.01, wait))
+            if got:
+                if not batch:
+                    started = time.monotonic()
+                    deadline = started + d.batch_ms / 1000
+                batch += got
+                messages += sum(len(x) for x in got)
+            if not batch or messages >= d.batch_events or time.monotonic() >= deadline:
+                break
+        return batch, started
+
+    # -- processing ------------------------------------------------------------------------------
+
+    def _process(self, deliveries: list[Delivery]) -> None:
+        hits: list[Hit] = []
+        for delivery in deliveries:
+            decoded = decode_payloads(delivery.payloads)
+            self.stats.messages += len(delivery)
+            self.stats.events += decoded.events.num_rows + decoded.metrics.num_rows
+            self.stats.rejected_lines += len(decoded.rejections)
+            hits += self.engine.process_arrow(decoded.events, decoded.metrics, f"{delivery.stream}/{delivery.partition}")
+        self.stats.batches += 1
+        self.stats.late_events = self.engine.stats.late
+        hits.sort(key=lambda h: h.trigger_ms)
+        self.manager.on_hits(hits)
+        self.manager.on_watermark(self.engine.watermarks.watermark())
+
+    def process_tables(self, events: pa.Table, metrics: pa.Table, partition: str = "") -> None:
+        """Run already-decoded tables through the rules and the alert manager (tests, reprocessing)."""
+        hits = self.engine.process_arrow(events, metrics, partition)
+        self.manager.on_hits(hits)
+        self.manager.on_watermark(self.engine.watermarks.watermark())
+
+    def _tick(self) -> None:
+        hits = self.engine.advance()
+        if hits:
+            self.manager.on_hits(hits)
+        self.manager.on_watermark(self.engine.watermarks.watermark())
+
+    def _check_ingest_lag(self) -> None:
+        if self._lag_probe is None or time.monotonic() < self._next_lag_check:
+            return
+        rule = self.rules.ingest_lag
+        self._next_lag_check = time.monotonic() + self.settings.detect.lag_check_s
+        try:
+            lag = self._lag_probe.lag()
+        except Exception as exc:  # noqa: BLE001 - the probe failing must not stop detection
+            log.warning("ingest lag probe failed", error=str(exc)[:200])
+            return
+        now = time.monotonic()
+        if lag is None or lag <= rule.max_messages:
+            self._lag_above_since = None
+            return
+        if self._lag_above_since is None:
+            self._lag_above_since = now
+        if now - self._lag_above_since >= rule.for_s:
+            now_ms = int(time.time() * 1000)
+            window = now_ms - now_ms % 60_000
+            self.manager.on_hits([Hit("ingest_lag", rule.group, window, window + 60_000, rule.severity,
+                                      {"lag_messages": lag, "max_messages": rule.max_messages,
+                                       "above_for_s": round(now - self._lag_above_since, 1)}, now_ms)])

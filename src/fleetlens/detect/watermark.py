@@ -1,0 +1,41 @@
+"""Event-time progress per partition and the watermark derived from it.
+
+Each stream (Redis) or partition (Kafka) moves forward on its own: a consumer draining a
+backlog of several partitions sees event time jump back and forth between them. The watermark is
+the minimum over the partitions of the newest event time seen, minus the allowed lateness; a
+partition that has been silent for ``idle_s`` (wall clock) stops holding it back. Windows ending
+at or before the watermark are complete; events older than it are late.
+"""
+
+from __future__ import annotations
+
+import time
+
+NEVER = -(2**62)
+
+
+class Watermarks:
+    """Newest event time per partition and the resulting watermark."""
+
+    def __init__(self, allowed_lateness_ms: int, idle_s: float = 30.0):
+        self.allowed_lateness_ms = allowed_lateness_ms
+        self.idle_s = idle_s
+        self._newest: dict[str, int] = {}
+        self._seen_at: dict[str, float] = {}
+
+    def observe(self, partition: str, newest_ms: int | None) -> None:
+        """Record that ``partition`` delivered events up to ``newest_ms`` (None: nothing new)."""
+        self._seen_at[partition] = time.monotonic()
+        if newest_ms is not None and newest_ms > self._newest.get(partition, NEVER):
+            self._newest[partition] = newest_ms
+
+    def watermark(self) -> int:
+        """Event time up to which every window is complete (NEVER before any event)."""
+        now = time.monotonic()
+        active = [t for p, t in self._newest.items() if now - self._seen_at.get(p, now) < self.idle_s]
+        newest = active or list(self._newest.values())
+        return min(newest) - self.allowed_lateness_ms if newest else NEVER
+
+    def newest(self) -> int:
+        """The newest event time over every partition (NEVER before any event)."""
+        return max(self._newest.values(), default=NEVER)
