@@ -13,6 +13,7 @@ import typer
 
 from fleetlens.logsetup import configure_logging
 from fleetlens.settings import Settings, active_settings, load_settings, set_active
+from fleetlens.detect.cli import detect
 from fleetlens.simulate.cli import simulate
 from fleetlens.workload.cli import load
 
@@ -77,6 +78,7 @@ def with_mq(settings: Settings, mq: Optional[str], kafka_bootstrap: Optional[str
 
 
 app.command("simulate")(simulate)
+app.command("detect")(detect)
 app.command("load")(load)
 
 
@@ -178,6 +180,22 @@ def bench_decode(
     from fleetlens.bench.decode import print_decode_bench
 
     print_decode_bench(events=events, per_message=batch)
+
+
+@bench_app.command("dashboard")
+def bench_dashboard(
+    events: int = typer.Option(5_000_000, "--events", help="Events the store must hold (seeded once, ending now, when it holds fewer)."),
+    store_dir: Path = typer.Option(Path("fleetlens-bench-dashboard"), "--store-dir", help="Data directory of the benchmark store (reused across runs)."),
+    rate: float = typer.Option(230.0, "--rate", help="Simulated events per second when seeding (5M at 230/s span six hours)."),
+    ranges: str = typer.Option("1h,6h", "--ranges", help="Comma-separated preset ranges to load each page with (15m, 1h, 3h, 6h, 24h, 7d)."),
+    runs: int = typer.Option(5, "--runs", help="Cold loads per page and range; the median and max are reported."),
+    chromium: str = typer.Option("/usr/bin/chromium", "--chromium", help="Chromium executable (Debian's chromium)."),
+) -> None:
+    """Dashboard page load in headless Chromium until every panel shows data, on a store of N events."""
+    from fleetlens.bench.dashboard import print_dashboard_bench
+
+    print_dashboard_bench(current_settings(), store_dir, events, rate, [r.strip() for r in ranges.split(",") if r.strip()],
+                          runs, chromium)
 
 
 @bench_app.command("store")
