@@ -26,4 +26,6 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "setup: not root: install chromium yourself (sudo apt-get install chromium); tests/ui need it" >&2
   fi
 fi
+# kustomize renders deploy/k8s in tests/deploy (built once from the Go module proxy, cached).
+./scripts/install-kustomize.sh > /dev/null || echo "setup: kustomize not installed; tests/deploy will fail until it is" >&2
 echo "setup: ready (.venv/bin/fleetlens)"
