@@ -10,7 +10,7 @@ import math
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fleetlens.api.auth import SESSION_COOKIE, Principal, current_principal, require_admin
 from fleetlens.api.guard import AuthState
@@ -20,11 +20,15 @@ from fleetlens.observe import metrics as prom
 class Login(BaseModel):
     """A token to log in with."""
 
+    model_config = ConfigDict(extra="forbid")
+
     token: str = Field(min_length=1, max_length=256, description="An API token (flt_…).")
 
 
 class NewToken(BaseModel):
     """A token to create."""
+
+    model_config = ConfigDict(extra="forbid")
 
     role: Literal["read", "admin"] = Field(description="read: queries and dashboards; admin: also rules, restore, tokens.")
     name: str = Field(min_length=1, max_length=100, description="Who or what uses it (shown in listings).")
