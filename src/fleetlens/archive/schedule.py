@@ -22,11 +22,11 @@ class ArchiveScheduler(threading.Thread):
         self.settings = settings
         self.archiver = Archiver(store, target_from_settings(settings), restore_keep_days=settings.archive.restore_keep_days)
         self.on_run = on_run  # called with each RunResult (e.g. to refresh the API's archive view)
-        self._stop = threading.Event()
+        self._stop_requested = threading.Event()
         self.last: RunResult | None = None
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop_requested.is_set():
             try:
                 self.last = self.archiver.run(cutoff_day(self.settings.archive.retention_days))
                 if self.last.days:
@@ -36,10 +36,10 @@ class ArchiveScheduler(threading.Thread):
                     self.on_run(self.last)
             except Exception:  # noqa: BLE001 - the stack keeps running; the next interval retries
                 log.exception("archive run failed")
-            if self._stop.wait(self.settings.archive.interval_s):
+            if self._stop_requested.wait(self.settings.archive.interval_s):
                 break
 
     def stop(self) -> None:
         """Ask the thread to stop and wait for a run in progress to finish (a run never stops mid-day)."""
-        self._stop.set()
+        self._stop_requested.set()
         self.join()
