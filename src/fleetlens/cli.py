@@ -209,6 +209,17 @@ def bench_auth(
     print_auth_bench(requests, as_json)
 
 
+@bench_app.command("auth")
+def bench_auth(
+    requests: int = typer.Option(2000, "--requests", help="Sequential requests per HTTP case."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """What access control and metrics cost: token checks, the guard per request, per-batch metrics, /metrics."""
+    from fleetlens.bench.auth import print_auth_bench
+
+    print_auth_bench(requests, as_json)
+
+
 @bench_app.command("store")
 def bench_store(
     rows: int = typer.Option(1_000_000, "--rows", help="Rows to insert per engine."),
