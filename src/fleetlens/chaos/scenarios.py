@@ -1,0 +1,386 @@
+"""The fault scenarios: each breaks one thing mid-stream and checks the store ends up exact.
+
+Every scenario returns a ``Result`` with exact counts: events produced, rows stored, distinct
+event ids (lost = produced − distinct, duplicated = rows − distinct) and the scenario's own
+figures. Roles run as processes (``roles.RoleProcess``) except in the store outage, where the
+failure has to be switched inside the process that holds the embedded store.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from fleetlens.chaos import storefault
+from fleetlens.chaos.cgroup import CpuLimit
+from fleetlens.chaos.rig import STREAM, Rig
+from fleetlens.chaos.roles import Counts, Role, RoleProcess, count_in_subprocess
+from fleetlens.logsetup import get_logger
+from fleetlens.simulate.runner import SimulationSummary
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Result:
+    """Outcome of one scenario: passed when nothing was lost or duplicated and the scenario's checks held."""
+
+    scenario: str
+    produced: int
+    stored_rows: int
+    distinct: int
+    figures: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        """Produced events not in the store."""
+        return self.produced - self.distinct
+
+    @property
+    def duplicated(self) -> int:
+        """Rows stored more than once."""
+        return self.stored_rows - self.distinct
+
+    @property
+    def passed(self) -> bool:
+        """Nothing lost, nothing duplicated, every check held."""
+        return self.lost == 0 and self.duplicated == 0 and not self.failures
+
+    def summary(self) -> str:
+        """One line for people and for docs/reliability.md."""
+        extra = ", ".join(f"{k} {v}" for k, v in self.figures.items())
+        verdict = "PASS" if self.passed else "FAIL: " + "; ".join(self.failures or ["counts"])
+        return (f"{self.scenario}: produced {self.produced:,}, stored {self.stored_rows:,} rows, {self.distinct:,} distinct, "
+                f"lost {self.lost}, duplicated {self.duplicated}; {extra} — {verdict}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON output)."""
+        return {"scenario": self.scenario, "produced": self.produced, "stored_rows": self.stored_rows,
+                "distinct": self.distinct, "lost": self.lost, "duplicated": self.duplicated, "passed": self.passed,
+                "figures": self.figures, "failures": self.failures}
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> bool:
+    """Poll ``condition`` until true or ``timeout_s`` passed; returns whether it became true."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
+def _finish(rig: Rig, spec: Role, name: str, summary: SimulationSummary, figures: dict[str, Any],
+            failures: list[str]) -> Result:
+    counts: Counts = count_in_subprocess(spec, rig.data_dir)
+    return Result(name, spec.expected(summary), counts.rows, counts.distinct, figures, failures)
+
+
+# -- SIGKILL at random points ------------------------------------------------------------------------
+
+
+def sigkill_cycles(rig: Rig, spec: Role, cycles: int = 20, events: int = 600_000, seed: int = 11,
+                   events_per_message: int = 20, max_delay_s: float = 0.4, rng_seed: int = 5,
+                   progress: Callable[[str], None] | None = None) -> Result:
+    """Produce ``events``; start the role, SIGKILL it at a random moment after it acknowledged something, ``cycles`` times; then drain.
+
+    A kill only counts when part of the stream was still unacknowledged (a kill after the end
+    proves nothing); the result fails when fewer than ``cycles`` such kills happened.
+    """
+    summary = rig.produce(events, seed, events_per_message)
+    rng = random.Random(rng_seed)
+    logs = rig.work_dir / f"{spec.name}-sigkill.log"
+    kills, failures = 0, []
+    progress_at_kill: list[int] = []
+    while kills < cycles:
+        before = max(0, rig.acknowledged(spec.group))
+        proc = RoleProcess(spec, rig.env(), log_path=logs)
+        started = wait_until(lambda: not proc.alive() or rig.acknowledged(spec.group) > before, 120, 0.02)
+        time.sleep(rng.uniform(0.0, max_delay_s))
+        if not proc.alive():
+            failures.append(f"{spec.name} exited by itself (code {proc.wait(1)}): {proc.log_tail(500)}")
+            break
+        proc.sigkill()
+        done = rig.acknowledged(spec.group)
+        if not started or done >= summary.messages:
+            break  # nothing left to interrupt
+        kills += 1
+        progress_at_kill.append(done)
+        if progress:
+            progress(f"SIGKILL {kills}/{cycles}: {done:,} of {summary.messages:,} messages acknowledged")
+    if kills < cycles and not failures:
+        failures.append(f"only {kills} of {cycles} kills hit mid-stream (produce more events)")
+    final = RoleProcess(spec, rig.env(), drain=True, log_path=logs)
+    code = final.wait(900)
+    if code != 0:
+        failures.append(f"final drain exited {code}: {final.log_tail(1000)}")
+    acked = rig.acknowledged(spec.group)
+    if acked != summary.messages:
+        failures.append(f"{acked} of {summary.messages} messages acknowledged")
+    figures = {"SIGKILLs mid-stream": kills, "messages": summary.messages, "acknowledged": acked}
+    return _finish(rig, spec, f"{spec.name}: {cycles} SIGKILL cycles", summary, figures, failures)
+
+
+# -- the MQ broken mid-stream ---------------------------------------------------------------------------
+
+
+def redis_restart(rig: Rig, down_s: float) -> dict[str, Any]:
+    """SIGKILL the Redis-protocol server, keep it down ``down_s``, start it again on the same port and data."""
+    assert rig.redis is not None
+    rig.redis.kill()
+    time.sleep(down_s)
+    rig.redis.start()
+    return {"Redis down (s)": down_s}
+
+
+def kafka_restart(rig: Rig, down_s: float) -> dict[str, Any]:
+    """SIGKILL the (single) Kafka broker, keep it down ``down_s``, start it again."""
+    rig.kafka.kill()  # type: ignore[union-attr]
+    time.sleep(down_s)
+    rig.kafka.start()  # type: ignore[union-attr]
+    return {"broker down (s)": down_s}
+
+
+def kafka_leader_down(rig: Rig, down_s: float | None = None) -> dict[str, Any]:
+    """SIGKILL the cluster node leading partition 0 of the event topic; it stays down (or returns after ``down_s``)."""
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient({"bootstrap.servers": rig.bootstrap}).list_topics(STREAM, timeout=10)
+    leader = meta.topics[STREAM].partitions[0].leader
+    node = next(n for n in rig.kafka.nodes if n.node_id == leader)  # type: ignore[union-attr]
+    node.kill()
+    figures: dict[str, Any] = {"brokers": len(rig.kafka.nodes), "killed node": leader}  # type: ignore[union-attr]
+    if down_s is not None:
+        time.sleep(down_s)
+        node.start()
+        figures["node down (s)"] = down_s
+    return figures
+
+
+def mq_fault(rig: Rig, spec: Role, name: str, fault: Callable[[], dict[str, Any]], events: int = 200_000,
+             rate: float = 20_000, seed: int = 21, events_per_message: int = 20, at_fraction: float = 0.3,
+             drain_timeout_s: float = 300) -> Result:
+    """The role consumes a paced stream; ``fault`` breaks the MQ once ``at_fraction`` of it is acknowledged.
+
+    Then the producer finishes (riding out the outage), the role must catch up by itself, and the
+    store must hold exactly the produced events.
+    """
+    logs = rig.work_dir / f"{spec.name}-{name.replace(' ', '-')}.log"
+    proc = RoleProcess(spec, rig.env(), log_path=logs)
+    failures: list[str] = []
+    try:
+        production = rig.produce_in_background(events, seed, rate, events_per_message)
+        expected_messages = -(-events // events_per_message)
+        wait_until(lambda: rig.acknowledged(spec.group) >= expected_messages * at_fraction or not proc.alive(), 300, 0.05)
+        acked_at_fault = rig.acknowledged(spec.group)
+        started = time.monotonic()
+        figures = fault()
+        summary = production.join(600)
+        if not wait_until(lambda: rig.acknowledged(spec.group) >= summary.messages or not proc.alive(), drain_timeout_s, 0.2):
+            failures.append(f"not caught up after {drain_timeout_s}s: {rig.acknowledged(spec.group)} of {summary.messages}")
+        recovered_s = time.monotonic() - started
+        if not proc.alive():
+            failures.append(f"{spec.name} died: {proc.log_tail(1500)}")
+    finally:
+        code = proc.stop()
+    if code != 0:
+        failures.append(f"{spec.name} exited {code} on SIGTERM: {proc.log_tail(1000)}")
+    figures |= {"acknowledged when broken": f"{acked_at_fault:,} of {summary.messages:,} messages",
+                "fault start to all acknowledged (s)": round(recovered_s, 1)}
+    return _finish(rig, spec, f"{spec.name}: {name}", summary, figures, failures)
+
+
+# -- the store refusing inserts --------------------------------------------------------------------------
+
+
+def store_outage(rig: Rig, outage_s: float = 60.0, rate: float = 10_000, seed: int = 31, events_per_message: int = 20,
+                 tail_s: float = 20.0, progress: Callable[[str], None] | None = None) -> Result:
+    """Inserts fail (TOO_MANY_PARTS, ``storefault``) for ``outage_s`` while traffic keeps coming; ingest in this process.
+
+    Checked all along, every 0.25 s: the events of the acknowledged messages are in the store
+    (nothing acknowledged that was not stored), and during the outage nothing more is acknowledged.
+    """
+    from fleetlens.ingest.run import build_worker
+    from fleetlens.store.client import open_store
+
+    settings = rig.settings()
+    store = open_store(settings)
+    worker = build_worker(settings.model_copy(update={"ingest": settings.ingest.model_copy(
+        update={"consumer": "chaos", "batch_rows": 3000, "batch_seconds": 0.2})}), store)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name="chaos-ingest", daemon=True)
+    thread.start()
+    events = int(rate * (outage_s + tail_s))  # traffic goes on during and after the outage
+    failures: list[str] = []
+    violations = 0
+    acked_in_outage: list[int] = []
+
+    def stored() -> int:
+        return sum(int(store.query_scalar(f"SELECT count() FROM {t}")) for t in storefault.TABLES)
+
+    def check(in_outage: bool) -> None:
+        nonlocal violations
+        acked = rig.acknowledged(worker.settings.group)
+        rows = stored()
+        if acked * events_per_message > rows + events_per_message:
+            violations += 1
+        if in_outage:
+            acked_in_outage.append(acked)
+
+    try:
+        production = rig.produce_in_background(events, seed, rate, events_per_message)
+        wait_until(lambda: worker.stats.stored > 0, 120)
+        time.sleep(2)
+        storefault.fail_inserts(store)
+        retries_before = worker.stats.retries
+        if progress:
+            progress(f"store refusing inserts for {outage_s:.0f}s")
+        started = time.monotonic()
+        while time.monotonic() - started < outage_s:
+            check(in_outage=True)
+            time.sleep(0.25)
+        rows_at_heal = stored()
+        storefault.heal(store)
+        retries = worker.stats.retries - retries_before
+        summary = production.join(600)
+        if not wait_until(lambda: (check(False), rig.acknowledged(worker.settings.group))[1] >= summary.messages
+                          or worker.error is not None, 300, 0.25):
+            failures.append("ingest did not catch up after the outage")
+        healed_s = time.monotonic() - started - outage_s
+    finally:
+        stop.set()
+        thread.join(120)
+        worker.source.close()
+    if worker.error is not None:
+        failures.append(f"worker failed: {worker.error!r}")
+    # The batch being stored when the fault began may still finish; after 2 s nothing more may be acknowledged.
+    settled = acked_in_outage[8:]
+    if settled and settled[-1] != settled[0]:
+        failures.append(f"acknowledged during the outage: {settled[0]} -> {settled[-1]} messages")
+    if violations:
+        failures.append(f"{violations} samples with more events acknowledged than stored")
+    if retries == 0:
+        failures.append("the store never refused an insert")
+    rows = sum(int(store.query_scalar(f"SELECT count() FROM {t}")) for t in storefault.TABLES)
+    distinct = sum(int(store.query_scalar(f"SELECT uniqExact(event_id) FROM {t}")) for t in storefault.TABLES)
+    store.close()
+    figures = {"outage (s)": outage_s, "failed insert attempts retried": retries,
+               "rows when healed": rows_at_heal, "acknowledged during outage": f"{settled[0] if settled else 0:,} → "
+               f"{settled[-1] if settled else 0:,} messages", "ack-before-store violations": violations,
+               "caught up after heal (s)": round(healed_s, 1)}
+    return Result(f"ingest: store refusing inserts for {outage_s:.0f} s", summary.events, rows, distinct, figures, failures)
+
+
+# -- overload ------------------------------------------------------------------------------------------------
+
+
+def overload(rig: Rig, spec: Role, seconds: float = 60.0, factor: float = 2.0, cpus: float = 0.25,
+             calibration_events: int = 100_000, seed: int = 41, events_per_message: int = 20,
+             memory_bound_mb: float | None = None, progress: Callable[[str], None] | None = None) -> Result:
+    """Producers at ``factor`` × the sustainable rate for ``seconds``: memory stays bounded, lag grows, then drains.
+
+    The role runs under a CPU limit of ``cpus`` (``cgroup``). Its sustainable rate is measured
+    first: how fast it drains a backlog of ``calibration_events`` under that limit. Then traffic is
+    offered at ``factor`` times that rate; the role's resident memory is sampled every 0.2 s and its
+    peak taken from the kernel (``wait4``) at exit; it must stay under ``memory_bound_mb``
+    (default: the role's configured ``ingest.memory_bound_mb``).
+    """
+    from fleetlens.settings import IngestSettings
+
+    bound = memory_bound_mb or float(IngestSettings().memory_bound_mb)
+    limit = CpuLimit(cpus)
+    logs = rig.work_dir / f"{spec.name}-overload.log"
+    failures: list[str] = []
+    try:
+        # 1. sustainable rate: drain a backlog under the CPU limit
+        calib = rig.produce(calibration_events, seed, events_per_message)
+        proc = RoleProcess(spec, rig.env(), log_path=logs)
+        limit.add(proc.pid)
+        wait_until(lambda: rig.acknowledged(spec.group) > 0 or not proc.alive(), 300)
+        first, t0 = rig.acknowledged(spec.group), time.monotonic()
+        wait_until(lambda: rig.acknowledged(spec.group) >= calib.messages or not proc.alive(), 600, 0.1)
+        sustainable = (calib.messages - first) * events_per_message / max(time.monotonic() - t0, 1e-3)
+        if progress:
+            progress(f"sustainable rate under {cpus} CPU: {sustainable:,.0f} events/s")
+        # 2. overload: offered at factor × that for `seconds`, same process
+        offered_rate = factor * sustainable
+        production = rig.produce_in_background(int(offered_rate * seconds), seed + 1, offered_rate, events_per_message)
+        peak_sampled, max_lag, lag_at_end = 0.0, 0, 0
+        started = time.monotonic()
+        while production.thread.is_alive():
+            peak_sampled = max(peak_sampled, proc.rss_mb())
+            acked = rig.acknowledged(spec.group)
+            written = _stream_length(rig)
+            if acked >= 0 and written >= 0:
+                max_lag = max(max_lag, written - acked)
+            time.sleep(0.2)
+        summary = production.join()
+        produced_s = time.monotonic() - started
+        total = calib.messages + summary.messages
+        lag_at_end = total - rig.acknowledged(spec.group)
+        drain_started = time.monotonic()
+        while proc.alive() and rig.acknowledged(spec.group) < total and time.monotonic() - drain_started < 1200:
+            peak_sampled = max(peak_sampled, proc.rss_mb())
+            time.sleep(0.2)
+        drained_s = time.monotonic() - drain_started
+        if rig.acknowledged(spec.group) < total:
+            failures.append(f"lag did not drain: {rig.acknowledged(spec.group)} of {total} messages")
+        if not proc.alive():
+            failures.append(f"{spec.name} died: {proc.log_tail(1500)}")
+        code = proc.stop()
+        if code != 0:
+            failures.append(f"{spec.name} exited {code} on SIGTERM")
+    finally:
+        limit.close()
+    if proc.peak_rss_mb > bound:
+        failures.append(f"peak RSS {proc.peak_rss_mb:.0f} MB over the bound {bound:.0f} MB")
+    if max_lag <= 0:
+        failures.append("the lag never grew: not an overload")
+    figures = {
+        "CPU limit": f"{cpus} CPU" if limit.active or limit.path else f"none (cgroups not writable; asked {cpus})",
+        "sustainable (events/s)": round(sustainable),
+        "offered (events/s)": round(summary.events / max(produced_s, 1e-3)),
+        "offered for (s)": round(produced_s, 1),
+        "max lag (messages)": max_lag, "lag when producers stopped (messages)": lag_at_end,
+        "drained in (s)": round(drained_s, 1),
+        "peak RSS (MB, kernel)": round(proc.peak_rss_mb), "peak RSS sampled (MB)": round(peak_sampled),
+        "memory bound (MB)": round(bound),
+    }
+    merged = SimulationSummary(events=calib.events + summary.events, messages=total)
+    return _finish(rig, spec, f"{spec.name}: overload ×{factor:g} for {seconds:.0f} s", merged, figures, failures)
+
+
+def _stream_length(rig: Rig) -> int:
+    """Messages written to the event stream so far (Redis: entries added; Kafka: sum of high watermarks)."""
+    try:
+        if rig.mq == "redis":
+            from fleetlens.sources.redis import connect
+
+            client = connect(rig.redis.url, socket_timeout=5)  # type: ignore[union-attr]
+            try:
+                return int(client.xinfo_stream(STREAM)["entries-added"])
+            finally:
+                client.close()
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": rig.bootstrap, "group.id": "chaos-watch"})
+        try:
+            parts = consumer.list_topics(STREAM, timeout=5).topics[STREAM].partitions
+            return sum(consumer.get_watermark_offsets(TopicPartition(STREAM, p), timeout=5)[1] for p in parts)
+        finally:
+            consumer.close()
+    except Exception:  # noqa: BLE001 - unknown right now
+        return -1
+
+
+def run_dir(base: Path | None, name: str) -> Path:
+    """A fresh work directory for one scenario."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=f"fleetlens-chaos-{name}-", dir=base))
+    return path
