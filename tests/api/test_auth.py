@@ -11,6 +11,8 @@ import time
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fleetlens.api.app import create_app
 from fleetlens.api.auth import SESSION_COOKIE, TokenStore, split_token
@@ -283,3 +285,27 @@ def test_token_cli_create_list_revoke(tmp_path):
 def test_secrets_are_redacted_from_log_text():
     line = "login flt_0123456789abcdef_s3cr3t-Value_x from http://default:hunter2@ch:8123/db"
     assert redact(line) == "login flt_0123456789abcdef_*** from http://default:***@ch:8123/db"
+
+
+def test_websockets_need_a_token_too(store, tmp_path):
+    """A WebSocket endpoint added later is behind the same guard (closed before accept without a token)."""
+    settings = Settings(data_dir=tmp_path)
+    token = TokenStore(settings.tokens_path).create("read", "ws")
+    app = create_app(store, settings)
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.close()
+
+    app.add_api_websocket_route("/live", echo)
+    app.add_api_websocket_route("/admin/live", echo)
+    client = TestClient(app)
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect("/live") as ws:
+            ws.receive_text()
+    with client.websocket_connect("/live", headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert ws.receive_text() == "hello"
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect("/admin/live", headers={"Authorization": f"Bearer {token}"}) as ws:
+            ws.receive_text()

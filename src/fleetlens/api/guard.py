@@ -146,7 +146,7 @@ class Guard:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         settings = self.state.settings
         path = scope["path"]
@@ -158,6 +158,8 @@ class Guard:
         else:
             principal, failed = await self._authenticate(scope)
         scope.setdefault("state", {})["principal"] = principal
+        if scope["type"] == "websocket":
+            return await self._websocket(scope, receive, send, principal, public)
         if failed:
             wait = self.state.note_failure(_client(scope))
             if wait and not public:
@@ -184,6 +186,17 @@ class Guard:
                                                         f"({settings.auth.rate_limit_per_s:g} requests/s)"},
                                                   {"Retry-After": str(max(1, math.ceil(wait)))}))
         await self.app(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, principal: Principal | None,
+                         public: bool) -> None:
+        """The same rules for WebSockets: refused (close before accept: HTTP 403) without a valid token."""
+        path = scope["path"]
+        admin_only = path == "/admin" or path.startswith("/admin/")
+        if public or (principal is not None and (principal.is_admin or not admin_only)):
+            return await self.app(scope, receive, send)
+        prom.AUTH_FAILURES.labels("no_token" if principal is None else "not_admin").inc()
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": 1008})
 
     async def _authenticate(self, scope: Scope) -> tuple[Principal | None, bool]:
         """``(principal, failed)``: failed when a token or session was presented and is not valid."""
