@@ -61,12 +61,16 @@ def _when(value: object) -> str:
     return value.isoformat(sep=" ", timespec="milliseconds") if hasattr(value, "isoformat") else "-"
 
 
-def print_status(settings: Settings) -> None:
-    """Print the store summary and the MQ lag as tables; unreachable parts are reported, not fatal."""
+def print_status(settings: Settings) -> bool:
+    """Print the store summary, per-shard rows (cluster) and the MQ lag (per partition on Kafka) as
+    tables; unreachable parts are reported, not fatal. Returns False when a part could not be read.
+    """
     console = Console()
+    ok = True
     try:
         summary = store_summary(settings)
     except Exception as exc:  # noqa: BLE001 - shown to the user
+        ok = False
         console.print(f"[red]store unavailable[/]: {exc} (a running `fleetlens up` holds the embedded store)")
     else:
         table = Table(title=f"store ({settings.clickhouse_url or settings.chdb_path})")
@@ -84,14 +88,81 @@ def print_status(settings: Settings) -> None:
             for row in summary["rejections"]:  # type: ignore[union-attr]
                 rejected.add_row(row["field"], f"{row['n']:,}", row["example"])
             console.print(rejected)
+    if settings.cluster and settings.clickhouse_url:
+        ok = _print_shards(console, settings) and ok
+    if settings.mq == "kafka":
+        return _print_kafka(console, settings) and ok
     try:
         lag = mq_lag(settings)
     except Exception as exc:  # noqa: BLE001 - shown to the user
         console.print(f"[red]MQ unavailable[/] at {settings.redis.url}: {exc}")
-        return
+        return False
     table = Table(title=f"MQ ({settings.redis.url})")
     for column in ("stream", "group", "length", "undelivered", "pending"):
         table.add_column(column)
     for row in lag:
         table.add_row(*(str(row[c]) if row[c] is not None else "-" for c in ("stream", "group", "length", "undelivered", "pending")))
     console.print(table)
+    return ok
+
+
+def _print_shards(console: Console, settings: Settings) -> bool:
+    from fleetlens.cluster_status import replication_state, shard_rows
+
+    try:
+        store = open_store(settings, migrate=False)
+        try:
+            rows = shard_rows(store, settings.cluster)  # type: ignore[arg-type]
+            replication = replication_state(store, settings.cluster)  # type: ignore[arg-type]
+        finally:
+            store.close()
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        console.print(f"[red]cluster {settings.cluster} unavailable[/]: {exc}")
+        return False
+    table = Table(title=f"cluster {settings.cluster}: rows per shard and replica")
+    for column in ("shard", "replica", "host", "table", "rows", "parts"):
+        table.add_column(column)
+    for r in rows:
+        if r["answered"]:
+            table.add_row(str(r["shard"]), str(r["replica"]), r["host"], r["table"], f"{r['rows']:,}", str(r["parts"]))
+        else:
+            table.add_row(str(r["shard"]), "[red]?[/]", "-", "[red]replica did not answer[/]", "-", "-")
+    console.print(table)
+    lagging = [r for r in replication if r["is_readonly"] or r["absolute_delay"] or r["queue_size"] or r["active_replicas"] < r["total_replicas"]]
+    if lagging:
+        rep = Table(title="replication: tables read-only, behind, or missing a replica")
+        for column in ("shard", "replica", "table", "read-only", "delay s", "queue", "active/total"):
+            rep.add_column(column)
+        for r in lagging:
+            rep.add_row(str(r["shard"]), str(r["replica"]), r["table"], str(bool(r["is_readonly"])), str(r["absolute_delay"]),
+                        str(r["queue_size"]), f"{r['active_replicas']}/{r['total_replicas']}")
+        console.print(rep)
+    return all(r["answered"] for r in rows) and not lagging
+
+
+def _print_kafka(console: Console, settings: Settings) -> bool:
+    from fleetlens.cluster_status import kafka_partitions
+
+    groups = [settings.ingest.group, settings.detect.group]
+    try:
+        rows = kafka_partitions(settings, groups)
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        console.print(f"[red]Kafka unavailable[/] at {settings.kafka.bootstrap}: {exc}")
+        return False
+    table = Table(title=f"Kafka ({settings.kafka.bootstrap}): per partition")
+    for column in ("topic", "partition", "leader", "in-sync/replicas", "end offset", *(f"{g} behind" for g in groups)):
+        table.add_column(column)
+    healthy = True
+    for r in rows:
+        if r["error"]:
+            healthy = False
+            table.add_row(r["topic"], "-", "-", "-", "-", *("-" for _ in groups), end_section=False)
+            console.print(f"[red]{r['topic']}[/]: {r['error']}")
+            continue
+        under = r["in_sync"] < r["replicas"] or r["leader"] < 0
+        healthy = healthy and not under
+        isr = f"{r['in_sync']}/{r['replicas']}"
+        table.add_row(r["topic"], str(r["partition"]), str(r["leader"]), f"[red]{isr}[/]" if under else isr,
+                      f"{r['end_offset']:,}", *(f"{r[f'behind.{g}']:,}" for g in groups))
+    console.print(table)
+    return healthy

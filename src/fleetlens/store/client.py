@@ -36,6 +36,12 @@ _ARROW_TO_CH = {pa.string(): "String", pa.large_string(): "String", pa.int64(): 
 # from ~460k to ~680k rows/s (docs/benchmarks.md).
 INSERT_SETTINGS: dict[str, Any] = {"optimize_on_insert": 0}
 
+# In a cluster, inserts go through the Distributed table and return only once every shard holds
+# its rows (foreground insert): by default the Distributed table would queue them on the receiving
+# node's disk and send them later, and ingest would acknowledge the MQ for rows no shard has yet.
+# Why not shard-aware inserts from the client: docs/deploy.md, "Inserts".
+CLUSTER_INSERT_SETTINGS: dict[str, Any] = {"distributed_foreground_insert": 1}
+
 
 class StoreError(RuntimeError):
     """The store cannot be used as asked (wrong path, closed, used after fork...)."""
@@ -258,6 +264,7 @@ class ServerStore(Store):
         self._client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`{on_cluster}")
         self._client.database = database  # unqualified table names mean fleetlens' database
         self.render_context = RenderContext(database=database, cluster=cluster, text_index=self._has_text_index())
+        self._insert_settings = {**INSERT_SETTINGS, **(CLUSTER_INSERT_SETTINGS if cluster else {})}
 
     def _has_text_index(self) -> bool:
         # The `text` index type is GA from 26.2; older servers get the tokenbf_v1 fallback.
@@ -296,7 +303,7 @@ class ServerStore(Store):
         """clickhouse-connect's Arrow insert (ArrowStream over HTTP)."""
         if data.num_rows:
             self._client.insert_arrow(
-                table, data, database=self.database, settings={**INSERT_SETTINGS, **(settings or {})}
+                table, data, database=self.database, settings={**self._insert_settings, **(settings or {})}
             )
 
     def close(self) -> None:
