@@ -205,6 +205,33 @@ class Rig:
         production.thread.start()
         return production
 
+    def send_paced(self, payloads: list[bytes], events_per_message: int, rate: float) -> Production:
+        """Send ready-made payloads on a thread at ``rate`` events/s (no generation cost while offering)."""
+        stop = threading.Event()
+        production = Production(threading.Thread(target=lambda: None), stop)
+        per_tick = max(1, int(rate / events_per_message / 20))  # 20 sends per second
+
+        def run() -> None:
+            sink = self.sink()
+            try:
+                started = time.monotonic()
+                for i in range(0, len(payloads), per_tick):
+                    due = started + i * events_per_message / rate
+                    if due > time.monotonic():
+                        time.sleep(due - time.monotonic())
+                    sink.send(STREAM, payloads[i : i + per_tick])
+                production.summary = SimulationSummary(
+                    events=sum(p.count(b"\n") + 1 for p in payloads), messages=len(payloads),
+                    wall_seconds=time.monotonic() - started)
+            except BaseException as exc:  # noqa: BLE001 - handed to join()
+                production.error = exc
+            finally:
+                sink.close()
+
+        production.thread = threading.Thread(target=run, name="chaos-paced-producer", daemon=True)
+        production.thread.start()
+        return production
+
     # -- watching ---------------------------------------------------------------------------------
 
     def acknowledged(self, group: str) -> int:

@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 from fleetlens.chaos import storefault
 from fleetlens.chaos.cgroup import CpuLimit
-from fleetlens.chaos.rig import STREAM, Rig
+from fleetlens.chaos.rig import START_MS, STREAM, Rig
 from fleetlens.chaos.roles import Counts, Role, RoleProcess, count_in_subprocess
 from fleetlens.logsetup import get_logger
-from fleetlens.simulate.runner import SimulationSummary
+from fleetlens.simulate.runner import SimulationSummary, generate_payloads
 
 log = get_logger(__name__)
 
@@ -309,7 +309,9 @@ def overload(rig: Rig, spec: Role, seconds: float = 60.0, factor: float = 2.0, c
             progress(f"sustainable rate under {cpus} CPU: {sustainable:,.0f} events/s")
         # 2. overload: offered at factor × that for `seconds`, same process
         offered_rate = factor * sustainable
-        production = rig.produce_in_background(int(offered_rate * seconds), seed + 1, offered_rate, events_per_message)
+        # Made before the clock starts: generating on the fly could not offer twice what ingest takes.
+        payloads = generate_payloads(int(offered_rate * seconds), events_per_message, seed + 1, START_MS, users=300)
+        production = rig.send_paced(payloads, events_per_message, offered_rate)
         peak_sampled, max_lag, lag_at_end = 0.0, 0, 0
         started = time.monotonic()
         while production.thread.is_alive():
@@ -320,7 +322,7 @@ def overload(rig: Rig, spec: Role, seconds: float = 60.0, factor: float = 2.0, c
                 max_lag = max(max_lag, written - acked)
             time.sleep(0.2)
         summary = production.join()
-        produced_s = time.monotonic() - started
+        produced_s = summary.wall_seconds
         total = calib.messages + summary.messages
         lag_at_end = total - rig.acknowledged(spec.group)
         drain_started = time.monotonic()
@@ -336,13 +338,14 @@ def overload(rig: Rig, spec: Role, seconds: float = 60.0, factor: float = 2.0, c
         if code != 0:
             failures.append(f"{spec.name} exited {code} on SIGTERM")
     finally:
+        limited = limit.active
         limit.close()
     if proc.peak_rss_mb > bound:
         failures.append(f"peak RSS {proc.peak_rss_mb:.0f} MB over the bound {bound:.0f} MB")
     if max_lag <= 0:
         failures.append("the lag never grew: not an overload")
     figures = {
-        "CPU limit": f"{cpus} CPU" if limit.active or limit.path else f"none (cgroups not writable; asked {cpus})",
+        "CPU limit": f"{cpus} CPU" if limited else f"none (cgroups not writable; asked {cpus})",
         "sustainable (events/s)": round(sustainable),
         "offered (events/s)": round(summary.events / max(produced_s, 1e-3)),
         "offered for (s)": round(produced_s, 1),
