@@ -114,13 +114,17 @@ def _committed(consumer: Any, tps: list[Any], timeout_s: float) -> list[Any]:
     """The group's committed offsets, retrying while the group coordinator moves or loads (retriable)."""
     import time
 
-    from confluent_kafka import KafkaException
+    from confluent_kafka import KafkaError, KafkaException
 
-    deadline = time.monotonic() + timeout_s
+    # A fresh or just-failed-over coordinator answers NOT_COORDINATOR / LOAD_IN_PROGRESS for a while;
+    # librdkafka does not always flag those retriable.
+    moving = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE}
+    deadline = time.monotonic() + 3 * timeout_s
     while True:
         try:
             return consumer.committed(tps, timeout=timeout_s)
         except KafkaException as exc:
-            if not exc.args[0].retriable() or time.monotonic() > deadline:
+            error = exc.args[0]
+            if not (error.retriable() or error.code() in moving) or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
