@@ -231,5 +231,18 @@ def bench_store(
     print_store_bench(rows=rows, batch=batch)
 
 
+@bench_app.command("archive")
+def bench_archive(
+    events: int = typer.Option(2_000_000, "--events", help="Simulated events (metrics included) to fill the scratch store with."),
+    days: int = typer.Option(2, "--days", help="Days the events span (all older than the retention)."),
+    repeat: int = typer.Option(5, "--repeat", help="Runs per query; medians are reported."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Archive throughput (rows/s, MB/s) and query latency of an archived day vs the same day hot."""
+    from fleetlens.bench.archive import print_archive_bench
+
+    print_archive_bench(events, days, repeat, as_json)
+
+
 if __name__ == "__main__":
     app()

@@ -46,6 +46,7 @@ class UpOptions:
     simulate: bool = True
     duration_s: float | None = None
     api: bool = True
+    detect: bool = True
 
 
 def _start_redis(settings: Settings) -> RedisServer | None:
@@ -124,6 +125,7 @@ def run_up(settings: Settings, options: UpOptions) -> None:
     if simulator:
         simulator.start()
     archiver = _start_archiver(console, settings, store)
+    detector = _start_detector(console, settings, store) if options.detect else None
     api = _start_api(console, settings, store, live=(stats, worker), observer=observer) if options.api else None
 
     where = settings.clickhouse_url or str(settings.chdb_path.resolve())
@@ -152,6 +154,8 @@ def run_up(settings: Settings, options: UpOptions) -> None:
             if not ingest.is_alive():
                 break
             line, previous = _status_line(stats, previous, _lag(worker))
+            if detector:
+                line += f"  alerts {detector.stats.alerts_raised:,} raised"
             ticks += 1
             if live:
                 live.update(Text(line), refresh=True)
@@ -164,6 +168,8 @@ def run_up(settings: Settings, options: UpOptions) -> None:
             api.stop()
         observer.stop()
         _shutdown(console, simulator, worker, ingest, ingest_stop, stats)
+        if detector:
+            detector.stop()
         if archiver:
             archiver.stop()
         store.close()
@@ -206,6 +212,42 @@ def _start_api(console: Console, settings: Settings, store, live=None, observer:
     console.print(f"query API: {handle.url}  (OpenAPI: {handle.url}/docs)")
     console.print(f"dashboard: {handle.url}/ui/")
     return handle
+
+
+class _DetectorThread(threading.Thread):
+    """The streaming detector in a thread of this process, writing alerts to the shared store."""
+
+    def __init__(self, settings: Settings, store):
+        from fleetlens.detect.runner import Detector
+
+        super().__init__(name="detector", daemon=True)
+        self.detector = Detector(settings, store)
+        self.stats = self.detector.stats
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.detector.run(self.stop_event)
+        except Exception:  # noqa: BLE001 - ingest goes on; the failure is logged and shown at stop
+            log.exception("detector failed")
+
+    def stop(self) -> None:
+        """Stop after the micro-batch in flight."""
+        self.stop_event.set()
+        self.join(timeout=30)
+
+
+def _start_detector(console: Console, settings: Settings, store) -> _DetectorThread | None:
+    """The detector thread (its own consumer group); None when the rules file is unusable."""
+    try:
+        thread = _DetectorThread(settings, store)
+    except Exception as exc:  # noqa: BLE001 - a bad rules file must not take ingestion down
+        console.print(f"[yellow]detector not started[/]: {exc}")
+        return None
+    thread.start()
+    rules = ", ".join(r.name for r in thread.detector.engine.rules)
+    console.print(f"detector: group {settings.detect.group!r}, rules: {rules}", soft_wrap=True, highlight=False)
+    return thread
 
 
 def _start_archiver(console: Console, settings: Settings, store):

@@ -84,6 +84,12 @@ def mixed_run() -> Run:
 
 
 @pytest.fixture(scope="session")
+def mixed_alerts(mixed_run) -> list[Alert]:
+    """The alerts of the mixed run delivered in order."""
+    return detect(in_order_chunks(mixed_run))
+
+
+@pytest.fixture(scope="session")
 def clean_run() -> Run:
     """The same length and traffic with no anomaly."""
     return simulate_run((), seed=8)

@@ -12,8 +12,8 @@ from fleetlens.simulate.scenarios import SCENARIOS
 from tests.detect.conftest import detect, in_order_chunks
 
 
-def test_every_rule_finds_its_scenario_precisely(mixed_run):
-    alerts = detect(in_order_chunks(mixed_run))
+def test_every_rule_finds_its_scenario_precisely(mixed_run, mixed_alerts):
+    alerts = mixed_alerts
     scores = score(alerts, mixed_run.labels)
     expected_rules = {r for kind in SCENARIOS.values() for r in kind.expected_rules}
     assert {lab["scenario"] for lab in mixed_run.labels} == set(SCENARIOS)
@@ -32,8 +32,8 @@ def test_clean_traffic_raises_nothing(clean_run):
     assert alerts == []
 
 
-def test_each_window_alerts_once(mixed_run):
-    alerts = detect(in_order_chunks(mixed_run))
+def test_each_window_alerts_once(mixed_alerts):
+    alerts = mixed_alerts
     per_key = {}
     for a in alerts:
         per_key[(a.rule, a.key)] = per_key.get((a.rule, a.key), 0) + 1
@@ -60,8 +60,8 @@ def _shuffled(run, seed: int = 5, jitter_ms: int = 4000) -> list[tuple[pa.Table,
     return out
 
 
-def test_out_of_order_within_lateness_gives_the_same_alerts(mixed_run):
-    in_order = detect(in_order_chunks(mixed_run))
+def test_out_of_order_within_lateness_gives_the_same_alerts(mixed_run, mixed_alerts):
+    in_order = mixed_alerts
     shuffled = detect(_shuffled(mixed_run))
     assert {(a.rule, a.key, a.id) for a in shuffled} == {(a.rule, a.key, a.id) for a in in_order}
 

@@ -39,16 +39,17 @@ class ErrorLog(_Rule):
 
 
 class PaymentFailuresSameProvider(_Rule):
-    """At least `min_users` distinct users with at least `min_failures` failed attempts each on one provider within `window_s`."""
+    """At least `min_users` distinct users whose purchase saw `min_failures` failed attempts (retries failing) on one provider within `window_s`."""
 
     severity: Severity = "critical"
     min_users: int = Field(3, ge=1, description="Distinct users failing on the provider.")
-    min_failures: int = Field(2, ge=1, description="Failed attempts per user.")
+    min_failures: int = Field(2, ge=1, description="Failed attempts of one purchase (action_id) for its user to count.")
+    error_codes: list[str] = Field(["provider_timeout", "provider_503"], description="Error codes that count as the provider failing (not e.g. card_declined).")
     window_s: int = Field(120, ge=1, description="Sliding window length.")
 
 
 class IdenticalOperationBurst(_Rule):
-    """One user repeating the same operation (same operation, amount and page) `min_repeats` times within `window_s`."""
+    """One user repeating the same operation (same operation, amount and page; without an amount, the same order) `min_repeats` times within `window_s`."""
 
     min_repeats: int = Field(10, ge=2, description="Repeats of one identical operation that fire.")
     window_s: int = Field(60, ge=1, description="Sliding window length.")

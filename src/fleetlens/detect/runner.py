@@ -25,6 +25,7 @@ from fleetlens.detect.config import RulesConfig, load_rules
 from fleetlens.detect.engine import Engine
 from fleetlens.detect.hits import Hit
 from fleetlens.logsetup import get_logger
+from fleetlens.observe import metrics
 from fleetlens.settings import Settings
 from fleetlens.sources.base import Delivery, Source
 from fleetlens.sources.factory import open_sink, open_source
@@ -103,6 +104,7 @@ class Detector:
         def on_change(alert: Alert, change: Change, at: float) -> None:
             if change == "firing":
                 self.stats.alerts_raised += 1
+                metrics.ALERTS_FIRED.labels(alert.rule, alert.severity).inc()
             elif change == "resolved":
                 self.stats.alerts_resolved += 1
             if outer:
@@ -196,6 +198,9 @@ class Detector:
         hits.sort(key=lambda h: h.trigger_ms)
         self.manager.on_hits(hits)
         self.manager.on_watermark(self.engine.watermarks.watermark())
+        now_ms = time.time() * 1000
+        for partition, newest in self.engine.watermarks.newest_by_partition().items():
+            metrics.WATERMARK_DELAY.labels(partition).set(max(0.0, (now_ms - newest) / 1000 + self.rules.allowed_lateness_s))
 
     def process_tables(self, events: pa.Table, metrics: pa.Table, partition: str = "") -> None:
         """Run already-decoded tables through the rules and the alert manager (tests, reprocessing)."""

@@ -36,6 +36,10 @@ class Watermarks:
         newest = active or list(self._newest.values())
         return min(newest) - self.allowed_lateness_ms if newest else NEVER
 
+    def newest_by_partition(self) -> dict[str, int]:
+        """The newest event time seen per partition."""
+        return dict(self._newest)
+
     def newest(self) -> int:
         """The newest event time over every partition (NEVER before any event)."""
         return max(self._newest.values(), default=NEVER)

@@ -11,12 +11,16 @@ from fleetlens.detect.windows import Fired, WindowCounts
 
 
 class PaymentFailuresRule(Rule):
-    """``payment_failures_same_provider``: ≥ K distinct users with ≥ M failed attempts each on one provider within T."""
+    """``payment_failures_same_provider``: ≥ K distinct users whose payment retries failed on one provider within T.
+
+    A user counts when one of their purchases (``action_id``) had ≥ M attempts failing with a
+    provider error code (timeouts, 5xx; a declined card is not the provider failing).
+    """
 
     def __init__(self, name, config, allowed_lateness_ms):
         super().__init__(name, config, allowed_lateness_ms)
         size = config.window_s * 1000
-        self.counts = WindowCounts(["provider", "user_id"], size)
+        self.counts = WindowCounts(["provider", "user_id", "action_id"], size)
         self.fired = Fired(size)
         self._samples: dict[str, list[str]] = {}
 
@@ -25,18 +29,22 @@ class PaymentFailuresRule(Rule):
         return self.counts.size_ms + self.allowed_lateness_ms
 
     def observe(self, frame: Frame, watermark_ms: int) -> list[Hit]:
-        failed = frame.events.filter((pl.col("operation") == "payment_attempt") & (pl.col("outcome") == "failure"))
+        failed = frame.events.filter(
+            (pl.col("operation") == "payment_attempt") & (pl.col("outcome") == "failure")
+            & pl.col("error_code").is_in(self.config.error_codes)
+        )
         if failed.height == 0:
             return []
         for provider, ids in failed.group_by("provider").agg(pl.col("event_id").head(SAMPLE_IDS)).iter_rows():
             self._samples[provider] = (self._samples.get(provider, []) + ids)[-SAMPLE_IDS:]
-        touched = self.counts.add(failed.select("ts", "provider", "user_id"))
+        touched = self.counts.add(failed.select("ts", "provider", "user_id", "action_id"))
         touched_windows = touched.select("provider", "wstart").unique()
         users = (
             self.counts.state.join(touched_windows, on=["provider", "wstart"], how="semi")
             .filter(pl.col("n") >= self.config.min_failures)
             .group_by("provider", "wstart")
-            .agg(pl.len().alias("users"), pl.col("n").sum().alias("failures"), pl.col("user_id").sort().head(10))
+            .agg(pl.col("user_id").n_unique().alias("users"), pl.col("n").sum().alias("failures"),
+                 pl.col("user_id").unique().sort().head(10))
             .filter(pl.col("users") >= self.config.min_users)
             .sort("wstart")
         )
@@ -73,8 +81,10 @@ class IdenticalOperationBurstRule(Rule):
         ops = frame.events.filter(pl.col("operation").is_in(self.config.operations)).select(
             "ts",
             "user_id",
+            # identical = same operation, amount and page; without an amount, the same order
             pl.concat_str(
-                pl.col("operation"), pl.col("amount").fill_null(-1).cast(pl.String), pl.col("page"), separator="|"
+                pl.col("operation"), pl.coalesce(pl.col("amount").cast(pl.String), pl.col("order_id")), pl.col("page"),
+                separator="|",
             ).alias("what"),
         )
         if ops.height == 0:
@@ -84,9 +94,9 @@ class IdenticalOperationBurstRule(Rule):
         hits = []
         for user, what, wstart, n in touched.iter_rows():
             if self.fired.new(user, wstart):
-                operation, amount, _page = what.split("|", 2)
+                operation, same, page = what.split("|", 2)
                 hits.append(self.hit(user, wstart, wstart + size, int(ops["ts"].max()), operation=operation,  # type: ignore[arg-type]
-                                     amount=float(amount), repeats=int(n), min_repeats=self.config.min_repeats))
+                                     identical=same, page=page, repeats=int(n), min_repeats=self.config.min_repeats))
         return hits
 
     def advance(self, watermark_ms: int) -> list[Hit]:

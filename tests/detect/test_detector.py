@@ -1,0 +1,160 @@
+"""The detector as a consumer of a real Redis-protocol server: sinks, restart without double alerts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from fleetlens.detect.runner import Detector
+from fleetlens.settings import Settings
+from fleetlens.simulate.config import SimulationConfig
+from fleetlens.simulate.generator import Simulator
+from fleetlens.simulate.runner import encode_messages
+from fleetlens.simulate.scenarios import ScenarioSpec
+from fleetlens.sources.lag_probe import GroupLagProbe
+from fleetlens.sources.redis import RedisStreamSink
+from fleetlens.store.client import EmbeddedStore
+from fleetlens.store.migrations import ensure_schema
+
+START_MS = 1_790_000_000_000
+
+
+class Receiver:
+    """A real HTTP server on loopback recording every POST body (webhook / Alertmanager stand-in receiver)."""
+
+    def __init__(self):
+        self.bodies: list[tuple[str, object]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.bodies.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _payloads(scenarios: tuple[str, ...], duration_s: float, rate: float = 300, seed: int = 3):
+    config = SimulationConfig(seed=seed, rate=rate, duration_s=duration_s, start_ms=START_MS,
+                              scenarios=tuple(ScenarioSpec.parse(s) for s in scenarios))
+    sim = Simulator(config)
+    events = [e for b in sim.batches() for e in b]
+    return events, sim.labels()
+
+
+def _settings(redis_server, tmp_path, **detect) -> Settings:
+    return Settings(data_dir=tmp_path / "data", redis={"url": redis_server.url, "embedded": False},
+                    detect={"consumer": "d1", "batch_ms": 50, **detect})
+
+
+def _alerts(store) -> list[dict]:
+    return store.query_arrow("SELECT id, rule, key, status FROM alerts FINAL ORDER BY rule, key").to_pylist()
+
+
+def test_alerts_reach_every_sink(redis_server, redis_client, tmp_path):
+    events, labels = _payloads(("provider_outage@120+90", "service_crash@60+5"), 300)
+    RedisStreamSink(redis_client).send("fleet.events", encode_messages(events, 50))
+    hook, am = Receiver(), Receiver()
+    settings = _settings(redis_server, tmp_path, webhook_urls=[hook.url + "/hook"], alertmanager_url=am.url)
+    store = EmbeddedStore(tmp_path / "chdb", "fleetlens")
+    ensure_schema(store)
+    try:
+        stats = Detector(settings, store).run(until_idle_s=1.5)
+        stored = _alerts(store)
+    finally:
+        store.close()
+        hook.close()
+        am.close()
+    assert stats.events == len(events)
+    assert {(a["rule"], a["key"]) for a in stored} >= {
+        ("payment_failures_same_provider", _key(labels, "provider_outage")),
+        ("provider_error_streak", _key(labels, "provider_outage")),
+        ("error_log", _key(labels, "service_crash")),
+    }
+    ids = {a["id"] for a in stored}
+    fired = [b["alert"]["id"] for path, b in hook.bodies if b["change"] == "firing"]
+    assert sorted(fired) == sorted(ids)  # one firing notification per alert
+    assert {p for p, _ in am.bodies} == {"/api/v2/alerts"}
+    am_ids = {b[0]["labels"]["alert_id"] for _, b in am.bodies}
+    assert am_ids == ids and all(b[0]["startsAt"].endswith("Z") for _, b in am.bodies)
+    streamed = [json.loads(f[b"data"]) for _, f in redis_client.xrange("fleet.alerts")]
+    assert {m["alert"]["id"] for m in streamed if m["change"] == "firing"} == ids
+
+
+def _wait_consumed(settings: Settings, group: str, timeout_s: float = 60) -> None:
+    probe = GroupLagProbe(settings, group)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if probe.lag() == 0:
+                return
+            time.sleep(0.2)
+    finally:
+        probe.close()
+    raise AssertionError("detector did not catch up")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_scenario_then_restart_alerts_once(redis_server, redis_client, tmp_path):
+    events, labels = _payloads(("provider_outage@200+120", "service_crash@150+5"), 420)
+    split = next(i for i, e in enumerate(events) if e["ts"] >= _iso(START_MS + 260_000))  # mid-outage
+    sink = RedisStreamSink(redis_client)
+    settings = _settings(redis_server, tmp_path)
+    env = {**os.environ, "FLEETLENS_DATA_DIR": str(tmp_path / "data"), "FLEETLENS_REDIS__URL": redis_server.url,
+           "FLEETLENS_DETECT__CONSUMER": "d1", "FLEETLENS_OBSERVE__METRICS_SERVER": "false"}
+    cmd = [sys.executable, "-m", "fleetlens", "detect"]
+
+    sink.send("fleet.events", encode_messages(events[:split], 50))
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_consumed(settings, "detect")
+        time.sleep(0.5)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    sink.send("fleet.events", encode_messages(events[split:], 50))
+    second = subprocess.run([*cmd, "--until-idle", "2"], env=env, capture_output=True, timeout=300)
+    assert second.returncode == 0, second.stderr.decode()[-2000:]
+
+    store = EmbeddedStore(tmp_path / "data" / "chdb", "fleetlens")
+    try:
+        stored = _alerts(store)
+    finally:
+        store.close()
+    provider = _key(labels, "provider_outage")
+    per_key: dict[tuple[str, str], int] = {}
+    for a in stored:
+        per_key[(a["rule"], a["key"])] = per_key.get((a["rule"], a["key"]), 0) + 1
+    for rule_key in [("payment_failures_same_provider", provider), ("provider_error_streak", provider),
+                     ("error_log", _key(labels, "service_crash"))]:
+        assert per_key.get(rule_key) == 1, (rule_key, per_key)
+    assert b"state rebuilt" in second.stderr
+
+
+def _key(labels: list[dict], scenario: str) -> str:
+    return next(next(iter(lab["key"].values())) for lab in labels if lab["scenario"] == scenario)
+
+
+def _iso(ms: int) -> str:
+    from fleetlens.simulate.generator import format_ts
+
+    return format_ts(ms)
