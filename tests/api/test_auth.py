@@ -266,7 +266,12 @@ def test_token_cli_create_list_revoke(tmp_path):
     import fleetlens.settings as settings_module
     from fleetlens.cli import app
 
+    import logging
+
+    import structlog
+
     runner = CliRunner()
+    saved, root_handlers = structlog.get_config(), list(logging.getLogger().handlers)
     try:
         created = runner.invoke(app, ["--data-dir", str(tmp_path), "token", "create", "--role", "admin", "--name", "ops"])
         assert created.exit_code == 0, created.output
@@ -278,8 +283,10 @@ def test_token_cli_create_list_revoke(tmp_path):
         assert revoked.exit_code == 0 and TokenStore(tmp_path / "tokens.json").verify(token) is None
         again = runner.invoke(app, ["--data-dir", str(tmp_path), "token", "revoke", split_token(token)[0]])
         assert again.exit_code == 1
-    finally:
+    finally:  # the CLI's callback configured logging to CliRunner's stream, closed now
         settings_module._active = None
+        structlog.configure(**saved)
+        logging.getLogger().handlers[:] = root_handlers
 
 
 def test_secrets_are_redacted_from_log_text():
