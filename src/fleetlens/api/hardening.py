@@ -16,8 +16,11 @@ from starlette.exceptions import HTTPException
 from fleetlens.api import guard
 from fleetlens.api.auth_routes import admin_tokens_router, auth_router
 from fleetlens.api.ops import ops_router
+from fleetlens.logsetup import get_logger
 from fleetlens.observe.health import Readiness, store_check
 from fleetlens.settings import Settings
+
+log = get_logger(__name__)
 
 
 def harden(app: FastAPI, store: Any, settings: Settings) -> None:
@@ -26,6 +29,8 @@ def harden(app: FastAPI, store: Any, settings: Settings) -> None:
     A process that also ingests adds its MQ and lag checks to ``app.state.readiness``.
     """
     guard.install(app, settings)
+    if not settings.auth.enabled:
+        log.warning("access control is off (auth.enabled = false): every caller is an admin")
     readiness = Readiness(settings.observe.ready_timeout_s)
     readiness.add("store", store_check(store, settings.observe.ready_timeout_s))
     app.state.readiness = readiness
