@@ -138,6 +138,7 @@ class Archiver:
         catalog, manifests = rebuild_catalog(self.target, [f.name for f in FAMILIES])
         for fam in self.families:
             drop.ensure_staging(self.store, fam)
+        for fam in self.families:
             for day in drop.hot_partitions(self.store, fam, cutoff):
                 m = manifests[fam.name].get(day)
                 if m is not None and m.state == RESTORED and not self._restore_expired(m, now):

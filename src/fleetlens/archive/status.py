@@ -22,7 +22,7 @@ def hot_days(store: Store) -> dict[str, list[dict[str, Any]]]:
         tbl = store.query_arrow(
             f"SELECT partition AS date, sum(rows) AS rows, sum(data_compressed_bytes) AS bytes, "
             f"sum(data_uncompressed_bytes) AS uncompressed_bytes FROM {parts} "
-            "WHERE database = {db:String} AND table = {t:String} AND active GROUP BY partition ORDER BY partition",
+            "WHERE database = {db:String} AND table = {t:String} AND active GROUP BY partition HAVING rows > 0 ORDER BY partition",
             {"db": store.database, "t": local_name(fam.table, ctx)},
         )
         out[fam.name] = tbl.to_pylist() if tbl.num_rows else []
