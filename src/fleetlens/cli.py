@@ -233,7 +233,7 @@ def bench_store(
 
 @bench_app.command("archive")
 def bench_archive(
-    events: int = typer.Option(2_000_000, "--events", help="Simulated events (metrics included) to fill the scratch store with."),
+    events: int = typer.Option(2_000_000, "--events", help="Simulated events over the days (they set the simulator rate); the rows actually archived are reported."),
     days: int = typer.Option(2, "--days", help="Days the events span (all older than the retention)."),
     repeat: int = typer.Option(5, "--repeat", help="Runs per query; medians are reported."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),

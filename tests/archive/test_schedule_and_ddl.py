@@ -1,0 +1,46 @@
+"""The archiver thread of `fleetlens up`, and the cluster rendering of the archive's DDL."""
+
+from __future__ import annotations
+
+import time
+
+from fleetlens.archive.families import FAMILIES
+from fleetlens.archive.manifest import load_catalog
+from fleetlens.archive.schedule import ArchiveScheduler
+from fleetlens.settings import Settings
+from fleetlens.store.client import open_store
+from fleetlens.store.tables import RenderContext, render_create, render_drop_partition, render_move_partition
+
+from tests.archive.conftest import DAYS, RETENTION_KEEPING_D2, load
+
+
+def test_scheduler_archives_at_start_and_stops(tmp_path, decoded):
+    settings = Settings(data_dir=tmp_path / "data", archive={"retention_days": RETENTION_KEEPING_D2, "interval_s": 3600})
+    store = open_store(settings)
+    try:
+        load(store, decoded)
+        scheduler = ArchiveScheduler(settings, store)
+        scheduler.start()
+        deadline = time.monotonic() + 60
+        while scheduler.last is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        scheduler.stop()
+        assert not scheduler.is_alive()
+        assert scheduler.last is not None and not scheduler.last.failed and scheduler.last.rows > 0
+        assert sorted(load_catalog(scheduler.archiver.target).days("events")) == DAYS[:2]
+        assert store.query_scalar("SELECT min(toDate(ts)) FROM events") == DAYS[2]
+    finally:
+        store.close()
+
+
+def test_cluster_ddl_moves_and_drops_on_every_shard():
+    ctx = RenderContext(database="fl", cluster="c3x2")
+    for fam in FAMILIES:
+        move = render_move_partition(fam.table, fam.staging, ctx, "20261001")
+        assert move == (f"ALTER TABLE `fl`.`{fam.name}_local` ON CLUSTER 'c3x2' MOVE PARTITION ID '20261001' "
+                        f"TO TABLE `fl`.`{fam.name}_archiving_local`")
+        assert render_drop_partition(fam.staging, ctx, "20261001").startswith(
+            f"ALTER TABLE `fl`.`{fam.name}_archiving_local` ON CLUSTER 'c3x2' DROP PARTITION ID")
+        # the staging twin is the same table under another name: MOVE PARTITION needs identical structure
+        hot, staging = render_create(fam.table, ctx), render_create(fam.staging, ctx)
+        assert [s.replace(f"{fam.name}_archiving", fam.name) for s in staging] == hot
