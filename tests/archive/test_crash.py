@@ -59,6 +59,7 @@ def test_sigkill_at_each_step_then_rerun(tmp_path, moto, s3_bucket, decoded):
     settings = s3_settings(tmp_path, moto, s3_bucket)
     store = open_store(settings)
     load(store, decoded)
+    business_json = business.business_metrics(store, **WHOLE, interval="1h", limits=LIMITS).to_json()
     before = {
         "business": json_rows(business.business_metrics(store, **WHOLE, interval="1h", limits=LIMITS).tables["totals"]),
         "events": json_rows(events.search_events(store, **WHOLE, limit=5000, limits=LIMITS).tables["events"]),
@@ -114,3 +115,21 @@ def test_sigkill_at_each_step_then_rerun(tmp_path, moto, s3_bucket, decoded):
     assert summary["last_run"]["rows"] == final["rows"] > 0
     assert [h["date"] for h in summary["hot"]["events"]] == [str(d) for d in DAYS[2:]]
     assert pc.sum(pa.array([d["rows"] for d in summary["archived"]["metrics"]])).as_py() > 0
+
+    # the query CLI reads the archive too, and says so
+    window = ("--start", WHOLE["start"].isoformat(), "--end", WHOLE["end"].isoformat())
+    cli = fleetlens(env, "query", "business", *window, "--interval", "1h", "--json")
+    assert cli.returncode == 0, cli.stderr
+    answer = orjson.loads(cli.stdout)
+    assert answer["totals"] == business_json["totals"] and answer["retries"] == business_json["retries"]
+    assert answer["sources"]["events"]["archive"] == [str(DAYS[0]), str(DAYS[1])]
+
+    # restore from the command line: D0 back in the hot store, the same answer, nothing twice
+    restored = fleetlens(env, "archive", "restore", "--from", str(DAYS[0]), "--to", str(DAYS[0]))
+    assert restored.returncode == 0, restored.stderr
+    answer = orjson.loads(fleetlens(env, "query", "business", *window, "--interval", "1h", "--json").stdout)
+    assert answer["totals"] == business_json["totals"]
+    assert answer["sources"]["events"] == {"hot": [str(DAYS[0]), str(DAYS[2]), str(DAYS[3])], "archive": [str(DAYS[1])]}
+    summary = orjson.loads(fleetlens(env, "archive", "status", "--json").stdout)
+    assert [(d["date"], d["state"]) for d in summary["archived"]["events"]] == [(str(DAYS[0]), "restored"), (str(DAYS[1]), "archived")]
+    assert [h["date"] for h in summary["hot"]["events"]] == [str(DAYS[0]), str(DAYS[2]), str(DAYS[3])]
