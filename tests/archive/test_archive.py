@@ -191,3 +191,31 @@ def test_iter_archived_events_yields_the_archived_rows(s3_store, decoded):
     assert got.num_rows == want.num_rows > 0
     assert sorted(got.column("event_id").to_pylist()) == sorted(want.column("event_id").to_pylist())
     assert got.schema.field("ts").type == pa.timestamp("ms", "UTC")
+
+
+def test_a_damaged_archive_file_blocks_the_drop(tmp_path, decoded):
+    """A listed file whose bytes changed fails verification: the day's late rows stay hot, nothing is dropped."""
+    from fleetlens.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    store = open_store(settings)
+    try:
+        load(store, decoded)
+        target = target_from_settings(settings)
+        Archiver(store, target).run(DAYS[2])
+        part = settings.archive_dir / f"table=events/date={DAYS[0]}/part-00000.parquet"
+        data = bytearray(part.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # one flipped byte: same size, different checksum
+        part.write_bytes(bytes(data))
+        late = decoded.events.filter(pc.equal(decoded.events.column("kind"), "log")).slice(0, 5)
+        late = late.set_column(0, late.schema.field("event_id"), pa.array([f"late-{i}" for i in range(5)]))
+        late = late.set_column(1, late.schema.field("ts"), pa.array([day_start(DAYS[0]) + dt.timedelta(hours=23)] * 5,
+                                                                   pa.timestamp("ms", "UTC")))
+        store.insert_arrow("events", late)
+        result = Archiver(store, target).run(DAYS[2])
+        failed = [(d.table, d.date) for d in result.failed]
+        assert failed == [("events", str(DAYS[0]))] and "sha256" in result.failed[0].error
+        assert store.query_scalar("SELECT count() FROM events WHERE toDate(ts) = {d:Date}", {"d": DAYS[0]}) == 5
+        assert load_manifest(target, "events", DAYS[0]).files == ["part-00000.parquet"]
+    finally:
+        store.close()
