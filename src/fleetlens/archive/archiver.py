@@ -142,6 +142,7 @@ class Archiver:
             for day in drop.hot_partitions(self.store, fam, cutoff):
                 m = manifests[fam.name].get(day)
                 if m is not None and m.state == RESTORED and not self._restore_expired(m, now):
+                    drop.unstage(self.store, fam, day)  # a restored day is hot: staged leftovers too
                     result.days.append(DayResult(fam.name, day.isoformat(), status="skipped-restored"))
                     continue
                 try:

@@ -42,6 +42,11 @@ def move_to_staging(store: Store, fam: Family, day: dt.date) -> None:
     store.command(render_move_partition(fam.table, fam.staging, store.render_context, partition_id(day)), timeout_s=DDL_TIMEOUT_S)
 
 
+def unstage(store: Store, fam: Family, day: dt.date) -> None:
+    """Move the day's staged rows (left by an interrupted run) back into the hot table (atomic; a no-op without)."""
+    store.command(render_move_partition(fam.staging, fam.table, store.render_context, partition_id(day)), timeout_s=DDL_TIMEOUT_S)
+
+
 def staged_rows(store: Store, fam: Family, day: dt.date) -> int:
     """Rows (one per key) of the day in the staging twin."""
     keys = ", ".join(f"`{c}`" for c in fam.table.order_by)

@@ -65,6 +65,10 @@ class Family:
         return (f"{t} >= fromUnixTimestamp64Milli({int(start_ms)}, 'UTC') "
                 f"AND {t} < fromUnixTimestamp64Milli({int(end_ms)}, 'UTC')")
 
+    def time_order(self) -> str:
+        """ORDER BY of an archive file: time, then the key (a total order: files are reproducible)."""
+        return ", ".join([f"`{self.time_column}`", *(f"`{c}`" for c in self.table.order_by if c != self.time_column)])
+
     def latest_first(self) -> str:
         """ORDER BY putting the surviving copy of a key first (LIMIT 1 BY keeps it): as FINAL would."""
         order = ", ".join(f"`{c}`" for c in self.table.order_by)

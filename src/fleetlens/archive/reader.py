@@ -123,21 +123,33 @@ class ArchiveView:
 
 def iter_archived_events(settings: Settings, start: dt.datetime, end: dt.datetime, *,
                          batch_rows: int = 65_536) -> Iterator[pa.Table]:
-    """Archived events with ``start <= ts < end`` as Arrow tables (the hot table's columns), day by day in
-    time order of days, file by file. Reads the Parquet files directly (no store needed)."""
+    """Archived events with ``start <= ts < end`` as Arrow tables (the hot table's columns) in event-time order
+    (ts, then the sorting key; a day with late parts is merged in memory). Reads the Parquet files directly
+    (no store needed)."""
     view = ArchiveView.from_settings(settings)
     target = view.target
     lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     archived = load_catalog(target).days(EVENTS.name)
     lo_ts = pa.scalar(lo, pa.timestamp("ms", "UTC"))
     hi_ts = pa.scalar(hi, pa.timestamp("ms", "UTC"))
+    def in_range(table: pa.Table) -> pa.Table:
+        ts = table.column("ts").cast(pa.timestamp("ms", "UTC"))
+        return table.filter(pc.and_(pc.greater_equal(ts, lo_ts), pc.less(ts, hi_ts)))
+
     for day in days_between(lo, hi):
-        for name in archived.get(day, []):
-            with target.fs.open_input_file(target.path(f"{day_dir(EVENTS.name, day)}/{name}")) as f:
+        files = archived.get(day, [])
+        paths = [target.path(f"{day_dir(EVENTS.name, day)}/{name}") for name in files]
+        if len(paths) == 1:  # one file, already in time order: streamed batch by batch
+            with target.fs.open_input_file(paths[0]) as f:
                 for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
-                    table = pa.Table.from_batches([batch])
-                    ts = table.column("ts").cast(pa.timestamp("ms", "UTC"))
-                    mask = pc.and_(pc.greater_equal(ts, lo_ts), pc.less(ts, hi_ts))
-                    table = table.filter(mask)
+                    table = in_range(pa.Table.from_batches([batch]))
                     if table.num_rows:
                         yield table
+        elif paths:  # late parts: the day's rows merged into one time order (one day in memory)
+            parts = []
+            for path in paths:
+                with target.fs.open_input_file(path) as f:
+                    parts.append(in_range(pq.read_table(f)))
+            day_rows = pa.concat_tables(parts).sort_by([(c, "ascending") for c in ("ts", "kind", "service", "event_id")])
+            for i in range(0, day_rows.num_rows, batch_rows):
+                yield day_rows.slice(i, batch_rows)

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fleetlens.archive import drop
 from fleetlens.archive.families import FAMILIES, Family
 from fleetlens.archive.layout import ArchiveTarget, files_glob
 from fleetlens.archive.manifest import ARCHIVED, RESTORED, now_iso, rebuild_catalog, save_catalog, save_manifest
@@ -48,6 +49,7 @@ def restore(store: Store, target: ArchiveTarget, first: dt.date, last: dt.date,
             if progress:
                 progress(fam.name, day)
             check_files(target, fam, day, m.parts)
+            drop.unstage(store, fam, day)  # rows an interrupted archive run left staged are hot again
             inserted = _insert_missing(store, target, fam, day, m.files)
             _verify_restored(store, target, fam, day, m.files, m.rows)
             m.state, m.restored_at = RESTORED, now_iso()
