@@ -34,6 +34,10 @@ from fleetlens.archive.cli import archive_app  # noqa: E402
 
 app.add_typer(archive_app, name="archive")
 
+from fleetlens.demo.cli import scenario_app  # noqa: E402
+
+app.add_typer(scenario_app, name="scenario")
+
 from fleetlens.api.token_cli import token_app  # noqa: E402
 
 app.add_typer(token_app, name="token")
@@ -218,6 +222,20 @@ def bench_auth(
     from fleetlens.bench.auth import print_auth_bench
 
     print_auth_bench(requests, as_json)
+
+
+@bench_app.command("detect")
+def bench_detect(
+    events: int = typer.Option(1_000_000, "--events", help="Simulated events for the pre-decoded engine run."),
+    e2e_events: int = typer.Option(1_000_000, "--e2e-events", help="Events drained from Redis in the end-to-end run."),
+    batch: int = typer.Option(50_000, "--batch", help="Events per micro-batch in the engine run."),
+    rounds: int = typer.Option(3, "--rounds", help="Rounds per throughput figure; medians are reported."),
+    samples: int = typer.Option(30, "--samples", help="Triggers per rule in the latency run."),
+) -> None:
+    """Detector throughput (one core on pre-decoded batches; end to end from the MQ) and alert latency p50/p99."""
+    from fleetlens.bench.detect import print_detect_bench
+
+    print_detect_bench(events, e2e_events, batch, rounds, samples)
 
 
 @bench_app.command("store")

@@ -67,6 +67,7 @@ class _Simulator(threading.Thread):
         self.stop_event = threading.Event()
         self.summary = None
         self.error: BaseException | None = None
+        self.simulator = None  # the running Simulator, for scenario injection
 
     def run(self) -> None:
         sink = open_sink(self.settings)
@@ -84,6 +85,7 @@ class _Simulator(threading.Thread):
                 labels_path=self.settings.data_dir / "labels.jsonl",
                 realtime=True,
                 stop=self.stop_event,
+                on_start=lambda sim: setattr(self, "simulator", sim),
             )
         except BaseException as exc:  # noqa: BLE001 - reported by run_up
             self.error = exc
@@ -126,7 +128,8 @@ def run_up(settings: Settings, options: UpOptions) -> None:
         simulator.start()
     archiver = _start_archiver(console, settings, store)
     detector = _start_detector(console, settings, store) if options.detect else None
-    api = _start_api(console, settings, store, live=(stats, worker), observer=observer) if options.api else None
+    api = _start_api(console, settings, store, live=(stats, worker), observer=observer,
+                     simulator=(lambda: simulator.simulator) if simulator else None) if options.api else None
 
     where = settings.clickhouse_url or str(settings.chdb_path.resolve())
     console.print(f"[bold]fleetlens up[/]  store: {where}  mq: {_mq_address(settings)} streams {settings.streams}")
@@ -189,7 +192,8 @@ def _first_admin_token(settings: Settings) -> str | None:
     return tokens.create("admin", "admin (first fleetlens up)")
 
 
-def _start_api(console: Console, settings: Settings, store, live=None, observer: "RoleObserver | None" = None):
+def _start_api(console: Console, settings: Settings, store, live=None, observer: "RoleObserver | None" = None,
+               simulator=None):
     """The query API in a thread of this process (chDB: one process owns the store); None if it cannot bind.
 
     ``live``: (stats, worker) of the ingest worker, for the dashboard's live ingest rate and lag.
@@ -199,6 +203,7 @@ def _start_api(console: Console, settings: Settings, store, live=None, observer:
     from fleetlens.api.stats import LiveIngest
 
     app = create_app(store, settings)
+    app.state.simulator = simulator  # POST /admin/scenarios injects anomalies into it
     if observer:  # /readyz of the API also covers this process' ingest: MQ reachable, lag bounded
         for name in ("mq", "lag"):
             app.state.readiness.add(name, observer.readiness.check(name))

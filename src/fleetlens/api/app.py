@@ -156,6 +156,9 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
 
     app.include_router(stats_router)
     mount_ui(app)
+    from fleetlens.demo.routes import scenarios_router
+
+    app.include_router(scenarios_router)
     return app
 
 

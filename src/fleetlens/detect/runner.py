@@ -9,6 +9,7 @@ so the re-read after a crash never raises an alert twice.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,10 +31,11 @@ from fleetlens.settings import Settings
 from fleetlens.sources.base import Delivery, Source
 from fleetlens.sources.factory import open_sink, open_source
 from fleetlens.sources.lag_probe import GroupLagProbe
-from fleetlens.sources.replay import open_replay
+from fleetlens.sources.replay import Replay, open_replay
 from fleetlens.store.client import Store
 
 log = get_logger(__name__)
+_DONE = object()
 
 LOAD_ALERTS_SQL = """
 SELECT id, rule, key, severity, toUnixTimestamp64Milli(ts_start) AS ts_start, toUnixTimestamp64Milli(ts_end) AS ts_end,
@@ -98,6 +100,7 @@ class Detector:
         self.error: BaseException | None = None
         self._lag_probe = GroupLagProbe(settings, self.rules.ingest_lag.group) if self.rules.ingest_lag.enabled else None
         self._lag_above_since: float | None = None
+        self._reader_error: BaseException | None = None
         self._next_lag_check = 0.0
 
     def _changed(self, outer):
@@ -141,27 +144,71 @@ class Detector:
             log.info("detector state rebuilt from the stream", messages=self.stats.replayed_messages,
                      alerts_open=len(self.manager.open))
         self.source = open_source(self.settings, d.group, d.consumer)
+        # A reader thread reads and decodes the next micro-batch while this one runs the rules
+        # (Arrow decoding and Polars release the GIL, so both cores work).
+        decoded: queue.Queue[object] = queue.Queue(maxsize=2)
+        halt = threading.Event()
+        reader = threading.Thread(target=self._read_loop, args=(stop, halt, decoded, replay, until_idle_s),
+                                  name="detect-reader", daemon=True)
+        reader.start()
+        try:
+            while True:
+                try:
+                    item = decoded.get(timeout=0.2)
+                except queue.Empty:
+                    self._tick()
+                    self._check_ingest_lag()
+                    continue
+                if item is _DONE:
+                    break
+                batch, tables, started = item  # type: ignore[misc]
+                self._evaluate(tables)
+                self.source.ack(batch)
+                self.stats.last_batch_s = time.monotonic() - started
+                self.stats.latencies = (self.stats.latencies + [self.stats.last_batch_s])[-1000:]
+                self._check_ingest_lag()
+        finally:
+            halt.set()
+            reader.join()
+        if self._reader_error is not None:
+            raise self._reader_error
+
+    def _read_loop(self, stop: threading.Event, halt: threading.Event, out: "queue.Queue[object]", replay: Replay,
+                   until_idle_s: float | None) -> None:
+        assert self.source is not None
         idle_since = time.monotonic()
-        while not stop.is_set():
-            batch, started = self._read_batch(stop)
-            if batch:
+        try:
+            while not stop.is_set() and not halt.is_set():
+                batch, started = self._read_batch(stop)
+                if not batch:
+                    if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
+                        break
+                    continue
                 idle_since = time.monotonic()
                 kept = []
                 for delivery in batch:
                     delivery, covered = replay.uncovered(delivery)
-                    if covered:
+                    if covered:  # handled by the replay already
                         self.source.ack([Delivery(delivery.stream, delivery.partition, covered, [b""] * len(covered))])
                     if len(delivery):
                         kept.append(delivery)
-                self._process(kept)
-                self.source.ack(batch)
-                self.stats.last_batch_s = time.monotonic() - started
-                self.stats.latencies = (self.stats.latencies + [self.stats.last_batch_s])[-1000:]
-            else:
-                self._tick()
-                if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
-                    break
-            self._check_ingest_lag()
+                item = (batch, self._decode(kept), started)
+                while not halt.is_set():
+                    try:
+                        out.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # noqa: BLE001 - raised again by _run in the main thread
+            self._reader_error = exc
+        finally:
+            while True:
+                try:
+                    out.put(_DONE, timeout=0.2)
+                    return
+                except queue.Full:
+                    if halt.is_set():
+                        return
 
     def _read_batch(self, stop: threading.Event) -> tuple[list[Delivery], float]:
         d = self.settings.detect
@@ -186,13 +233,23 @@ class Detector:
     # -- processing ------------------------------------------------------------------------------
 
     def _process(self, deliveries: list[Delivery]) -> None:
-        hits: list[Hit] = []
+        self._evaluate(self._decode(deliveries))
+
+    def _decode(self, deliveries: list[Delivery]) -> list[tuple[str, pa.Table, pa.Table]]:
+        """Decode each delivery (one partition each): (partition, events, metrics)."""
+        tables = []
         for delivery in deliveries:
             decoded = decode_payloads(delivery.payloads)
             self.stats.messages += len(delivery)
             self.stats.events += decoded.events.num_rows + decoded.metrics.num_rows
             self.stats.rejected_lines += len(decoded.rejections)
-            hits += self.engine.process_arrow(decoded.events, decoded.metrics, f"{delivery.stream}/{delivery.partition}")
+            tables.append((f"{delivery.stream}/{delivery.partition}", decoded.events, decoded.metrics))
+        return tables
+
+    def _evaluate(self, tables: list[tuple[str, pa.Table, pa.Table]]) -> None:
+        hits: list[Hit] = []
+        for partition, events, samples in tables:
+            hits += self.engine.process_arrow(events, samples, partition)
         self.stats.batches += 1
         self.stats.late_events = self.engine.stats.late
         hits.sort(key=lambda h: h.trigger_ms)

@@ -18,15 +18,17 @@ import heapq
 import itertools
 import math
 import random
+import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from operator import itemgetter
 from statistics import NormalDist
 from typing import Any, Callable, Iterator
 
 from fleetlens.simulate.config import SimulationConfig
 from fleetlens.simulate.model import GC_PAUSE, HEALTH, PAGES, LogTemplate, Pod, ProviderSpec, User, build_fleet
-from fleetlens.simulate.scenarios import AnomalyLabel, install
+from fleetlens.simulate.scenarios import AnomalyLabel, ScenarioSpec, install
 
 MAX_ATTEMPTS = 3
 BACKOFF_MS = 200.0  # before attempt n+1: BACKOFF_MS * 2**(n-1), +-20 % jitter
@@ -113,6 +115,8 @@ class Simulator:
         self._started = False
         self.last_ms: int | None = None  # ts of the last event released
         self._labels = [install(self, spec, i, config.expected_length_s) for i, spec in enumerate(config.scenarios)]
+        self._injections: list[tuple[ScenarioSpec, float, Future]] = []  # asked for by other threads
+        self._inject_lock = threading.Lock()
         self.schedule(self.start_ms + interval_ms, self._metrics_tick)
 
     # ---- public API -------------------------------------------------------------------------
@@ -139,6 +143,8 @@ class Simulator:
         last_sec, sec_str, last_ts = -1, "", 0
         out: list[dict[str, Any]] = []
         while True:
+            if self._injections:
+                self._install_injections()
             if sched and sched[0][0] <= self._t_next:
                 t, _, fn = heappop(sched)
                 fn(int(t))
@@ -186,6 +192,30 @@ class Simulator:
                     self._emitted, self.last_ms = n, last_ts
                     yield out
                 return
+
+    def inject(self, spec: ScenarioSpec, lead_s: float = 2.0) -> Future:
+        """Ask a running simulation (another thread) to start ``spec`` ``lead_s`` simulated seconds from now.
+
+        ``spec.start_s`` is ignored; the default duration is 120 s. The future resolves to the
+        scenario's ``AnomalyLabel`` once installed.
+        """
+        done: Future = Future()
+        with self._inject_lock:
+            self._injections.append((spec, lead_s, done))
+        return done
+
+    def _install_injections(self) -> None:
+        with self._inject_lock:
+            todo, self._injections = self._injections, []
+        for spec, lead_s, done in todo:
+            try:
+                start_s = (self._t_next - self.start_ms) / 1000 + lead_s
+                spec = ScenarioSpec(spec.name, spec.target, start_s, spec.duration_s or 120.0)
+                label = install(self, spec, len(self._labels), self.config.expected_length_s)
+                self._labels.append(label)
+                done.set_result(label)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                done.set_exception(exc)
 
     def labels(self) -> list[dict[str, Any]]:
         """Labels-file lines of the scenarios whose anomaly made it into the output."""

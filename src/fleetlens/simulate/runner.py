@@ -74,7 +74,8 @@ def message_keys(events: Sequence[dict[str, Any]], events_per_message: int) -> l
 
 def run_simulation(config: SimulationConfig, sink: Sink, stream: str = "fleet.events", labels_path: Path | str | None = None,
                    realtime: bool = False, progress: Progress | None = None,
-                   stop: threading.Event | None = None) -> SimulationSummary:
+                   stop: threading.Event | None = None,
+                   on_start: Callable[[Simulator], None] | None = None) -> SimulationSummary:
     """Simulate ``config`` into ``sink`` (which is not closed here) and write the labels file.
 
     ``realtime`` paces sending so event time advances with the wall clock (from ``config.start_ms``);
@@ -82,6 +83,8 @@ def run_simulation(config: SimulationConfig, sink: Sink, stream: str = "fleet.ev
     thread) ends the run early: what was made so far is sent, counted and labelled.
     """
     sim = Simulator(config)
+    if on_start is not None:  # e.g. fleetlens up keeps it to inject scenarios into the running simulation
+        on_start(sim)
     n_per = config.events_per_message
     wants_keys = getattr(sink, "wants_keys", False)
     summary = SimulationSummary(start_ms=config.start_ms, stream=stream)

@@ -1,0 +1,1 @@
+"""Demo scenarios: inject one anomaly into a running pipeline and watch its alert arrive."""
