@@ -5,8 +5,8 @@ streamed, never held in Python memory (measured against pyarrow in docs/archive.
 day's rows in the hot table and in its staging twin (left there by an interrupted run), deduplicated
 by the family's key as ``FINAL`` would, minus keys already in the archived files of that day. So a
 rerun after a crash, or late events for an archived day, add only what is missing: nothing is
-archived twice. Rows are written in time order (then key): a reader replaying the archive (reprocessing)
-gets each file in event-time order, and row-group statistics on the time column are tight. The file is then read back: its row count, time range, size and SHA-256 are what
+archived twice. Rows are written clustered by hour, then in the table's key order
+(:meth:`Family.file_order`): replayable in time order one hour at a time, fast to filter by kind/service. The file is then read back: its row count, time range, size and SHA-256 are what
 the manifest records.
 """
 
@@ -50,7 +50,7 @@ def export_missing(store: Store, target: ArchiveTarget, fam: Family, day: dt.dat
     where = f"WHERE {fam.key} NOT IN ({archived_keys_sql(target, fam, day, manifest.files)})" if manifest.parts else ""
     store.command(
         f"INSERT INTO FUNCTION {target.table_function(rel, fam.structure)} "
-        f"SELECT {fam.columns} FROM ({rows}) {where} ORDER BY {fam.time_order()} SETTINGS {target.write_settings()}",
+        f"SELECT {fam.columns} FROM ({rows}) {where} ORDER BY {fam.file_order()} SETTINGS {target.write_settings()}",
         timeout_s=EXPORT_TIMEOUT_S,
     )
     info = read_back(target, rel, fam.time_column)

@@ -121,35 +121,67 @@ class ArchiveView:
         return Relation("(" + USERS_1M_SELECT.format(source=events.sql) + ")", events.archive_days, events.hot_days)
 
 
+HOUR_MS = 3_600_000
+_ORDER = [(c, "ascending") for c in ("ts", "kind", "service", "event_id")]
+
+
+def _hours(table: pa.Table) -> pa.Array:
+    ms = pc.cast(pc.cast(table.column("ts"), pa.timestamp("ms", "UTC")), pa.int64())
+    return pc.divide(ms, HOUR_MS)  # integer division (ts after 1970)
+
+
+def _ordered_hours(main: Iterator[pa.Table], extra: pa.Table | None, batch_rows: int) -> Iterator[pa.Table]:
+    """Rows of an hour-clustered stream (plus ``extra`` rows, e.g. late parts) in (ts, kind, service, event_id)
+    order, holding one hour of the stream in memory: an hour is emitted once the stream moved past it."""
+    pending: list[pa.Table] = [extra] if extra is not None and extra.num_rows else []
+
+    def flush(before_hour: int | None) -> Iterator[pa.Table]:
+        if not pending:
+            return
+        rows = pa.concat_tables(pending)
+        pending.clear()
+        if before_hour is not None:
+            done = pc.less(_hours(rows), before_hour)
+            rest = rows.filter(pc.invert(done))
+            rows = rows.filter(done)
+            if rest.num_rows:
+                pending.append(rest)
+        rows = rows.sort_by(_ORDER)
+        for i in range(0, rows.num_rows, batch_rows):
+            yield rows.slice(i, batch_rows)
+
+    for table in main:
+        if table.num_rows:
+            pending.append(table)
+            yield from flush(pc.max(_hours(table)).as_py())
+    yield from flush(None)
+
+
 def iter_archived_events(settings: Settings, start: dt.datetime, end: dt.datetime, *,
                          batch_rows: int = 65_536) -> Iterator[pa.Table]:
     """Archived events with ``start <= ts < end`` as Arrow tables (the hot table's columns) in event-time order
-    (ts, then the sorting key; a day with late parts is merged in memory). Reads the Parquet files directly
-    (no store needed)."""
+    (ts, then kind, service, event_id). Reads the Parquet files directly (no store needed); holds about one
+    hour of events in memory, plus a day's late parts (small: events that arrived after the day was archived)."""
     view = ArchiveView.from_settings(settings)
     target = view.target
     lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     archived = load_catalog(target).days(EVENTS.name)
     lo_ts = pa.scalar(lo, pa.timestamp("ms", "UTC"))
     hi_ts = pa.scalar(hi, pa.timestamp("ms", "UTC"))
+
     def in_range(table: pa.Table) -> pa.Table:
         ts = table.column("ts").cast(pa.timestamp("ms", "UTC"))
         return table.filter(pc.and_(pc.greater_equal(ts, lo_ts), pc.less(ts, hi_ts)))
 
+    def stream(path: str) -> Iterator[pa.Table]:
+        with target.fs.open_input_file(path) as f:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
+                yield in_range(pa.Table.from_batches([batch]))
+
     for day in days_between(lo, hi):
-        files = archived.get(day, [])
-        paths = [target.path(f"{day_dir(EVENTS.name, day)}/{name}") for name in files]
-        if len(paths) == 1:  # one file, already in time order: streamed batch by batch
-            with target.fs.open_input_file(paths[0]) as f:
-                for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
-                    table = in_range(pa.Table.from_batches([batch]))
-                    if table.num_rows:
-                        yield table
-        elif paths:  # late parts: the day's rows merged into one time order (one day in memory)
-            parts = []
-            for path in paths:
-                with target.fs.open_input_file(path) as f:
-                    parts.append(in_range(pq.read_table(f)))
-            day_rows = pa.concat_tables(parts).sort_by([(c, "ascending") for c in ("ts", "kind", "service", "event_id")])
-            for i in range(0, day_rows.num_rows, batch_rows):
-                yield day_rows.slice(i, batch_rows)
+        paths = [target.path(f"{day_dir(EVENTS.name, day)}/{name}") for name in archived.get(day, [])]
+        if not paths:
+            continue
+        late = [table for path in paths[1:] for table in stream(path)]
+        extra = pa.concat_tables(late) if late else None
+        yield from _ordered_hours(stream(paths[0]), extra, batch_rows)
