@@ -13,7 +13,7 @@ import typer
 
 from fleetlens.logsetup import configure_logging
 from fleetlens.settings import Settings, active_settings, load_settings, set_active
-from fleetlens.detect.cli import detect
+from fleetlens.detect.cli import detect, reprocess
 from fleetlens.simulate.cli import simulate
 from fleetlens.workload.cli import load
 
@@ -87,6 +87,7 @@ def with_mq(settings: Settings, mq: Optional[str], kafka_bootstrap: Optional[str
 
 app.command("simulate")(simulate)
 app.command("detect")(detect)
+app.command("reprocess")(reprocess)
 app.command("load")(load)
 
 

@@ -35,9 +35,10 @@ class Run:
     labels: list[dict]
 
 
-def simulate_run(scenarios: tuple[str, ...], seed: int = 7, rate: float = RATE, duration_s: float = RUN_S) -> Run:
+def simulate_run(scenarios: tuple[str, ...], seed: int = 7, rate: float = RATE, duration_s: float = RUN_S,
+                 start_ms: int = START_MS) -> Run:
     """Simulate, encode as 100-event messages and decode them as the detector would."""
-    config = SimulationConfig(seed=seed, rate=rate, duration_s=duration_s, start_ms=START_MS,
+    config = SimulationConfig(seed=seed, rate=rate, duration_s=duration_s, start_ms=start_ms,
                               scenarios=tuple(ScenarioSpec.parse(s) for s in scenarios))
     sim = Simulator(config)
     events = [e for batch in sim.batches() for e in batch]
