@@ -51,6 +51,7 @@ class Stack:
     alerts: list[dict]
     stats: IngestStats
     token: str  # a read token (access control is on, as by default)
+    settings: Settings | None = None  # of the stack's MQ and data dir (for tests that add a role)
 
     def get(self, path: str, **params):
         """GET ``path`` (may hold a query) from the API with the read token; the JSON body."""
@@ -109,7 +110,7 @@ def stack(tmp_path_factory):
             raise RuntimeError("the simulated backlog was not ingested within 60 s")
         alerts = _insert_alerts(store, start_ms, end_ms)
         token = TokenStore(settings.tokens_path).create("read", "ui-tests")
-        yield Stack(server.url, store, _iso(start_ms), _iso(end_ms), alerts, stats, token)
+        yield Stack(server.url, store, _iso(start_ms), _iso(end_ms), alerts, stats, token, settings)
     finally:
         server.stop()
         stop.set()

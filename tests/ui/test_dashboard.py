@@ -258,3 +258,53 @@ def test_signing_in_and_out_through_the_page(browser, stack, artifacts):
     assert context.request.get(f"{stack.url}/business").status == 401  # the cookie is gone
     assert not errors, errors
     context.close()
+
+
+def test_an_injected_scenario_raises_an_alert_that_the_alerts_page_shows(page, stack):
+    """The real detector on the stack's MQ (only its error_log rule, so the backlog's scenarios stay out of the
+    other tests' way); the simulator injects a service crash; the alert shows on the alerts page."""
+    import threading
+    import time
+
+    from fleetlens.detect.config import RulesConfig
+    from fleetlens.detect.runner import Detector
+    from fleetlens.simulate.config import SimulationConfig
+    from fleetlens.simulate.generator import format_ts
+    from fleetlens.simulate.runner import run_simulation
+    from fleetlens.simulate.scenarios import ScenarioSpec
+    from fleetlens.sources.factory import open_sink
+
+    rules = RulesConfig()
+    for name in type(rules).model_fields:
+        rule = getattr(rules, name)
+        if hasattr(rule, "enabled"):
+            rule.enabled = name == "error_log"
+    settings = stack.settings.model_copy(update={"detect": stack.settings.detect.model_copy(
+        update={"group": "ui-detect", "replay": False, "alerts_stream": None})})
+    detector = Detector(settings, stack.store, rules)
+    stop = threading.Event()
+    runner = threading.Thread(target=detector.run, args=(stop,), daemon=True)
+    runner.start()
+    sink = open_sink(settings)
+    try:
+        now_ms = int(time.time() * 1000)
+        run_simulation(SimulationConfig(seed=21, rate=200, users=50, start_ms=now_ms, duration_s=6, events_per_message=10,
+                                        scenarios=(ScenarioSpec.parse("service_crash:payment@1+1"),)),
+                       sink, stream=settings.streams[0])
+        deadline = time.monotonic() + 60
+        found = []
+        while not found and time.monotonic() < deadline:
+            found = [a for a in stack.get("/anomalies", rule="error_log", key="payment", start=stack.start,
+                                          end=format_ts(now_ms + 60_000))["alerts"]
+                     if a["key"] == "payment" and a["rule"] == "error_log"]
+            time.sleep(0.5)
+        assert len(found) == 1, found
+        open_page(page, stack, "alerts", end=format_ts(now_ms // 60_000 * 60_000 + 120_000))
+        row = page.locator(f"tr[data-alert-id='{found[0]['id']}']").first
+        row.wait_for(timeout=20_000)
+        assert "error_log" in row.inner_text() and "payment" in row.inner_text()
+        assert not page.problems, page.problems
+    finally:
+        stop.set()
+        runner.join(30)
+        sink.close()

@@ -59,11 +59,11 @@ def run(
     waiting = set(label["expected_rules"])
     deadline = injected_at + timeout
     while waiting and time.time() < deadline:
-        found = client.get("/anomalies", params={"rules": ",".join(sorted(waiting)), "keys": key,
+        found = client.get("/anomalies", params={"rule": ",".join(sorted(waiting)), "key": key,
                                                  "start": label["start_ms"] - 600_000, "limit": 100})
         if found.status_code == 200:
             for alert in found.json().get("alerts", []):
-                if alert["rule"] in waiting:
+                if alert["rule"] in waiting and alert["key"] == key:
                     waiting.discard(alert["rule"])
                     event_delay = (_ms(alert["ts_start"]) - label["start_ms"]) / 1000
                     console.print(f"[bold green]3. alert[/] {alert['rule']} on {alert['key']} ({alert['severity']}) "
