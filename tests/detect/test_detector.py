@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from fleetlens.detect.config import RulesConfig
 from fleetlens.detect.runner import Detector
 from fleetlens.settings import Settings
 from fleetlens.simulate.config import SimulationConfig
@@ -78,7 +79,8 @@ def test_alerts_reach_every_sink(redis_server, redis_client, tmp_path):
     store = EmbeddedStore(tmp_path / "chdb", "fleetlens")
     ensure_schema(store)
     try:
-        stats = Detector(settings, store).run(until_idle_s=1.5)
+        # a short cooldown, so alerts of the first scenario resolve within the run
+        stats = Detector(settings, store, RulesConfig(cooldown_s=30)).run(until_idle_s=1.5)
         stored = _alerts(store)
     finally:
         store.close()
@@ -93,6 +95,11 @@ def test_alerts_reach_every_sink(redis_server, redis_client, tmp_path):
     ids = {a["id"] for a in stored}
     fired = [b["alert"]["id"] for path, b in hook.bodies if b["change"] == "firing"]
     assert sorted(fired) == sorted(ids)  # one firing notification per alert
+    crash = next(a for a in stored if a["rule"] == "error_log")
+    assert crash["status"] == "resolved"  # the crash was at 60 s; the run goes on to 300 s
+    resolved = [b["alert"]["id"] for path, b in hook.bodies if b["change"] == "resolved"]
+    assert crash["id"] in resolved and len(resolved) == len(set(resolved))
+    assert any(b[0].get("endsAt") for _, b in am.bodies if b[0]["labels"]["alert_id"] == crash["id"])
     assert {p for p, _ in am.bodies} == {"/api/v2/alerts"}
     am_ids = {b[0]["labels"]["alert_id"] for _, b in am.bodies}
     assert am_ids == ids and all(b[0]["startsAt"].endswith("Z") for _, b in am.bodies)
@@ -158,3 +165,18 @@ def _iso(ms: int) -> str:
     from fleetlens.simulate.generator import format_ts
 
     return format_ts(ms)
+
+
+def test_ingest_falling_behind_raises_ingest_lag(redis_server, redis_client, tmp_path):
+    from fleetlens.sources.redis import ensure_group
+
+    ensure_group(redis_client, "fleet.events", "ingest")  # an ingest group that consumes nothing
+    events, _ = _payloads((), 60)
+    RedisStreamSink(redis_client).send("fleet.events", encode_messages(events, 10))
+    rules = RulesConfig()
+    rules.ingest_lag.max_messages, rules.ingest_lag.for_s = 100, 0.5
+    settings = _settings(redis_server, tmp_path, lag_check_s=0.2, alerts_stream=None)
+    raised = []
+    Detector(settings, None, rules, sinks=[], on_change=lambda a, c, t: raised.append((a.rule, a.key, c))).run(
+        until_idle_s=2)
+    assert ("ingest_lag", "ingest", "firing") in raised

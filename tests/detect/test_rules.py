@@ -41,6 +41,13 @@ def test_each_window_alerts_once(mixed_alerts):
     for rule in ("payment_failures_same_provider", "buy_then_refund", "identical_operation_burst", "error_log",
                  "traffic_drop", "cpu_saturation"):
         assert [n for (r, _k), n in per_key.items() if r == rule] == [1], (rule, per_key)
+    # An alert resolves once the watermark is a cooldown past its last hit; the last minutes' stay firing.
+    from tests.detect.conftest import RUN_S, START_MS
+
+    cooldown_ms = int(RulesConfig().cooldown_s * 1000)
+    for a in alerts:
+        settled = a.ts_end + cooldown_ms + 60_000 < START_MS + RUN_S * 1000
+        assert a.status == ("resolved" if settled else "firing"), a
 
 
 def _shuffled(run, seed: int = 5, jitter_ms: int = 4000) -> list[tuple[pa.Table, pa.Table, str]]:
