@@ -147,6 +147,12 @@ def test_sigkill_mid_scenario_then_restart_alerts_once(redis_server, redis_clien
         stored = _alerts(store)
     finally:
         store.close()
+    assert_each_alerted_once(stored, labels)
+    assert b"state rebuilt" in second.stderr
+
+
+def assert_each_alerted_once(stored: list[dict], labels: list[dict]) -> None:
+    """The outage's and the crash's alerts are each stored exactly once."""
     provider = _key(labels, "provider_outage")
     per_key: dict[tuple[str, str], int] = {}
     for a in stored:
@@ -154,7 +160,6 @@ def test_sigkill_mid_scenario_then_restart_alerts_once(redis_server, redis_clien
     for rule_key in [("payment_failures_same_provider", provider), ("provider_error_streak", provider),
                      ("error_log", _key(labels, "service_crash"))]:
         assert per_key.get(rule_key) == 1, (rule_key, per_key)
-    assert b"state rebuilt" in second.stderr
 
 
 def _key(labels: list[dict], scenario: str) -> str:

@@ -64,7 +64,7 @@ class BuyThenRefund(_Rule):
 
     min_cycles: int = Field(2, ge=1, description="Buy→refund cycles (distinct orders) that fire.")
     window_s: int = Field(1800, ge=1, description="Window over the refunds' times.")
-    pair_within_s: int = Field(86_400, ge=1, description="A refund pairs with a buy of the same order at most this much later.")
+    pair_within_s: int = Field(3600, ge=1, description="A refund pairs with a buy of the same order at most this much later (bounds the buys kept in memory).")
 
 
 class RefundRepeatOffender(BuyThenRefund):
@@ -74,32 +74,31 @@ class RefundRepeatOffender(BuyThenRefund):
     window_s: int = Field(86_400, ge=1, description="Window over the refunds' times.")
 
 
-class ErrorRateSpike(_Rule):
+class _BaselineRule(_Rule):
+    baseline_minutes: int = Field(10, ge=1, description="Closed minutes the baseline (median) is taken over.")
+    min_baseline_minutes: int = Field(3, ge=1, description="No alert before this many baseline minutes were seen.")
+
+
+class ErrorRateSpike(_BaselineRule):
     """A service's share of `error` logs in a minute against the median of its recent minutes."""
 
     factor: float = Field(5.0, gt=1, description="Fires when the minute's error share exceeds factor × the baseline share...")
     floor: float = Field(0.05, ge=0, le=1, description="...and exceeds this absolute share...")
     min_errors: int = Field(10, ge=1, description="...with at least this many error logs in the minute.")
-    baseline_minutes: int = Field(10, ge=1, description="Closed minutes the baseline (median) is taken over.")
-    min_baseline_minutes: int = Field(3, ge=1, description="No alert before this many baseline minutes were seen.")
 
 
-class LatencyRegression(_Rule):
+class LatencyRegression(_BaselineRule):
     """p95 of an operation's duration_ms in a minute against the median p95 of its recent minutes."""
 
     factor: float = Field(3.0, gt=1, description="Fires when the minute's p95 exceeds factor × the baseline p95.")
     min_samples: int = Field(20, ge=1, description="Operations in the minute needed to judge it.")
-    baseline_minutes: int = Field(10, ge=1, description="Closed minutes the baseline (median) is taken over.")
-    min_baseline_minutes: int = Field(3, ge=1, description="No alert before this many baseline minutes were seen.")
 
 
-class TrafficDrop(_Rule):
+class TrafficDrop(_BaselineRule):
     """Page views in a minute far below the median of recent minutes."""
 
     ratio: float = Field(0.3, gt=0, lt=1, description="Fires when the minute's page views fall below ratio × the baseline.")
     min_baseline: float = Field(30.0, ge=1, description="Only judged when the baseline has at least this many page views a minute.")
-    baseline_minutes: int = Field(10, ge=1, description="Closed minutes the baseline (median) is taken over.")
-    min_baseline_minutes: int = Field(3, ge=1, description="No alert before this many baseline minutes were seen.")
 
 
 class Saturation(_Rule):
