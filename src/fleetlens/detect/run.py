@@ -26,11 +26,15 @@ def run_detect(settings: Settings, rules: RulesConfig, until_idle_s: float | Non
              rules=[r.name for r in detector.engine.rules])
     server = None
     if settings.observe.metrics_server:
-        from fleetlens.observe.health import Readiness
+        from fleetlens.observe.health import Readiness, mq_check, store_check
         from fleetlens.observe.server import serve_metrics
 
+        readiness = Readiness(settings.observe.ready_timeout_s)
+        readiness.add("mq", mq_check(settings, settings.observe.ready_timeout_s))
+        if store is not None:
+            readiness.add("store", store_check(store, settings.observe.ready_timeout_s))
         try:
-            server = serve_metrics(settings, Readiness(settings.observe.ready_timeout_s), lambda: detector.error is None)
+            server = serve_metrics(settings, readiness, lambda: detector.error is None)
         except OSError as exc:
             log.warning("metrics server not started", error=str(exc))
     try:
