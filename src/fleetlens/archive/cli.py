@@ -90,15 +90,27 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print the sta
         typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
         return
     console.print(f"[bold]archive[/] {summary['target']}")
-    out = Table(title="per table", title_justify="left")
-    for col in ("table", "hot days", "hot rows", "hot MB", "archived days", "archived rows", "Parquet MB",
-                "uncompressed / Parquet", "hot / Parquet"):
-        out.add_column(col, justify="left" if col == "table" else "right")
-    for table, hot in summary["hot"].items():
-        t = summary["totals"][table]
-        out.add_row(table, str(len(hot)), f"{sum(r['rows'] for r in hot):,}", f"{sum(r['bytes'] for r in hot) / 1e6:,.1f}",
-                    str(t["days"]), f"{t['rows']:,}", f"{t['bytes'] / 1e6:,.1f}",
-                    f"{t['compression_ratio']}x" if t["compression_ratio"] else "-", f"{t['vs_hot']}x" if t["vs_hot"] else "-")
+    tables = list(summary["hot"])
+    out = Table(title="hot and archived, per table", title_justify="left")
+    out.add_column("")
+    for table in tables:
+        out.add_column(table, justify="right")
+    hot, totals = summary["hot"], summary["totals"]
+
+    def ratio(value: float | None) -> str:
+        return f"{value}x" if value else "-"
+
+    for label, cell in (
+        ("hot days", lambda t: str(len(hot[t]))),
+        ("hot rows", lambda t: f"{sum(r['rows'] for r in hot[t]):,}"),
+        ("hot MB", lambda t: f"{sum(r['bytes'] for r in hot[t]) / 1e6:,.1f}"),
+        ("archived days", lambda t: str(totals[t]["days"])),
+        ("archived rows", lambda t: f"{totals[t]['rows']:,}"),
+        ("Parquet MB", lambda t: f"{totals[t]['bytes'] / 1e6:,.1f}"),
+        ("uncompressed ÷ Parquet", lambda t: ratio(totals[t]["compression_ratio"])),
+        ("hot compressed ÷ Parquet", lambda t: ratio(totals[t]["vs_hot"])),
+    ):
+        out.add_row(label, *(cell(t) for t in tables))
     console.print(out)
     for table, days in summary["archived"].items():
         if days:
