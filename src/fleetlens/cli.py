@@ -206,12 +206,15 @@ def bench_dashboard(
     ranges: str = typer.Option("1h,6h", "--ranges", help="Comma-separated preset ranges to load each page with (15m, 1h, 3h, 6h, 24h, 7d)."),
     runs: int = typer.Option(5, "--runs", help="Cold loads per page and range; the median and max are reported."),
     chromium: str = typer.Option("/usr/bin/chromium", "--chromium", help="Chromium executable (Debian's chromium)."),
+    end: str = typer.Option("now", "--end", help="Where each range ends: now (the preset, live), or newest (the store's newest event: comparable runs on a store seeded earlier)."),
 ) -> None:
     """Dashboard page load in headless Chromium until every panel shows data, on a store of N events."""
     from fleetlens.bench.dashboard import print_dashboard_bench
 
+    if end not in ("now", "newest"):
+        raise typer.BadParameter("must be now or newest", param_hint="--end")
     print_dashboard_bench(current_settings(), store_dir, events, rate, [r.strip() for r in ranges.split(",") if r.strip()],
-                          runs, chromium)
+                          runs, chromium, end)
 
 
 @bench_app.command("auth")

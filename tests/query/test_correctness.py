@@ -64,6 +64,27 @@ def test_event_search_filters_pages_and_counts(loaded, dataset, whole):
     assert counts == dict(base.group_by("level").len().iter_rows())
 
 
+@pytest.mark.parametrize("flt,where,limit", [
+    (events.EventFilter(), pl.lit(True), 7),  # dense: the first one-minute window holds the page
+    (events.EventFilter(), pl.lit(True), 2000),  # a page longer than a minute of events: the window grows
+    (events.EventFilter(operations=["refund"]), pl.col("operation") == "refund", 5),  # sparse: grows to the range
+    (events.EventFilter(levels=["error"]), pl.col("level") == "error", 50),
+])
+def test_event_pages_are_the_newest_of_the_whole_range(loaded, dataset, whole, flt, where, limit):
+    # Pages are looked for in a trailing window first (events._newest_page); they must still be the
+    # range's newest matches in (ts, event_id) descending order, page after page.
+    _, ref, _ = dataset
+    want = ref.filter(where).sort(["ts", "event_id"], descending=True)["event_id"].to_list()
+    got, cursor = [], None
+    for _ in range(3):
+        page = events.search_events(loaded, flt, limit=limit, cursor=cursor, counts=False, **whole, limits=LIMITS)
+        got += page.tables["events"].column("event_id").to_pylist()
+        cursor = page.meta["next_cursor"]
+        if cursor is None:
+            break
+    assert got == want[:len(got)] and len(got) == min(len(want), 3 * limit)
+
+
 @pytest.mark.parametrize("field,values", [("hosts", "host"), ("loggers", "logger"), ("source_files", "source_file"),
                                           ("pods", "pod"), ("event_types", "event_type")])
 def test_every_list_filter(loaded, dataset, whole, field, values):
