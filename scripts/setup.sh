@@ -28,4 +28,6 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 # kustomize renders deploy/k8s in tests/deploy (built once from the Go module proxy, cached).
 ./scripts/install-kustomize.sh > /dev/null || echo "setup: kustomize not installed; tests/deploy will fail until it is" >&2
+# Prometheus Alertmanager, the real receiver of the detector's Alertmanager sink in tests/detect (built once, cached).
+./scripts/install-alertmanager.sh > /dev/null || echo "setup: alertmanager not installed; tests/detect will fail until it is" >&2
 echo "setup: ready (.venv/bin/fleetlens)"

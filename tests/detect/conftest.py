@@ -94,3 +94,58 @@ def mixed_alerts(mixed_run) -> list[Alert]:
 def clean_run() -> Run:
     """The same length and traffic with no anomaly."""
     return simulate_run((), seed=8)
+
+
+class Alertmanager:
+    """A real Prometheus Alertmanager (built from the Go module proxy by scripts/install-alertmanager.sh) on a free port."""
+
+    def __init__(self, workdir):
+        import subprocess
+        from pathlib import Path
+
+        from fleetlens.sources.redis_server import free_port
+
+        root = Path(__file__).resolve().parents[2]
+        binary = subprocess.run([str(root / "scripts" / "install-alertmanager.sh")], capture_output=True, text=True,
+                                timeout=1200, check=True).stdout.strip().splitlines()[-1]
+        config = workdir / "alertmanager.yml"
+        config.write_text("route:\n  receiver: none\n  group_wait: 0s\nreceivers:\n  - name: none\n")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.path={workdir / 'am-data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_ready(self, timeout_s: float = 30.0) -> "Alertmanager":
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/-/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("alertmanager did not become ready")
+
+    def alerts(self) -> list[dict]:
+        """The alerts it holds as active."""
+        import httpx
+
+        return httpx.get(self.url + "/api/v2/alerts", timeout=5).json()
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def alertmanager(tmp_path_factory):
+    """A real Alertmanager for the session."""
+    am = Alertmanager(tmp_path_factory.mktemp("alertmanager")).wait_ready()
+    yield am
+    am.stop()
