@@ -60,7 +60,15 @@ class KafkaSettings(_Group):
     )
     partitions: int = Field(3, ge=1, description="Partitions of the event and dead-letter topics fleetlens creates when they are missing.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of the topics fleetlens creates.")
-    read_count: int = Field(10_000, ge=1, description="Messages asked for per consume call.")
+    read_count: int = Field(10_000, ge=1, description="Most messages one read hands to the ingest worker.")
+    read_bytes: int = Field(
+        4 << 20, ge=1, description="Payload bytes after which one read stops taking messages (bounds a read whatever the "
+        "message size: 4 MiB is ~100 messages of 100 events, ~10,000 single events).",
+    )
+    fetch_queue_backoff_ms: int = Field(
+        10, ge=0, description="How long the consumer waits before fetching again once its prefetch queue is full "
+        "(librdkafka fetch.queue.backoff.ms; its default of 1,000 ms starves a fast reader).",
+    )
     session_timeout_ms: int = Field(
         10_000, ge=1, description="A consumer not heard from for this long is dead: its partitions go to the others."
     )

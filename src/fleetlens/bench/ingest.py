@@ -97,10 +97,11 @@ class _KafkaBench:
         """Seconds a bare confluent-kafka consume + synchronous commit loop takes to drain ``expected`` messages."""
         from confluent_kafka import Consumer
 
-        from fleetlens.sources.kafka import client_config
+        from fleetlens.sources.kafka import consumer_config
 
-        consumer = Consumer({**client_config(self.kafka), "group.id": group, "enable.auto.commit": False,
-                             "auto.offset.reset": "earliest", "queued.max.messages.kbytes": self.kafka.queued_max_kbytes})
+        # The ingest source's consumer options (prefetch bound and backoff), so both fetch alike.
+        consumer = Consumer({**consumer_config(self.kafka, group), "auto.offset.reset": "earliest",
+                             "enable.auto.offset.store": True})  # commit() then commits what consume returned
         consumer.subscribe([stream])
         seen = 0
         started = time.perf_counter()
