@@ -308,3 +308,12 @@ def test_an_injected_scenario_raises_an_alert_that_the_alerts_page_shows(page, s
         stop.set()
         runner.join(30)
         sink.close()
+
+
+def test_api_docs_are_served_from_the_package_not_a_cdn(page, stack):
+    """/docs: Swagger UI vendored from npm, under the same strict CSP as the dashboard."""
+    page.goto(f"{stack.url}/docs")
+    page.wait_for_selector(".swagger-ui .information-container .title", timeout=20_000)
+    assert "fleetlens query API" in page.inner_text(".swagger-ui .information-container .title")
+    page.wait_for_selector(".opblock-summary-path[data-path='/anomalies']", timeout=20_000)
+    assert not page.problems, page.problems  # no console error (e.g. a CSP violation), nothing fetched elsewhere

@@ -55,6 +55,8 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
         "rejections over the fleet's events. Every query takes a time range (default: the last hour) and reports "
         "elapsed_ms. See docs/queries.md.",
         default_response_class=_JSON,
+        docs_url=None,  # /docs is served by fleetlens.ui from a vendored Swagger UI (FastAPI's loads a CDN)
+        redoc_url=None,
     )
     app.state.store, app.state.limits = store, limits
     _errors(app)

@@ -36,10 +36,6 @@ PUBLIC_PREFIXES = ("/ui/assets/",)
 #: Authenticated paths the per-token rate limit leaves alone (scrapes, session handling).
 UNLIMITED_PATHS = frozenset({"/metrics", "/auth/me"})
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Swagger UI at /docs loads its script and style from a CDN and starts with an inline script.
-_DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-             "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-             "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
 def is_public(path: str, settings: Settings) -> bool:
@@ -297,8 +293,7 @@ class SecurityHeaders:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        path = scope["path"]
-        csp = _DOCS_CSP.encode() if path in ("/docs", "/redoc") else self.csp
+        csp = self.csp
         https = scope.get("scheme") == "https"
 
         async def with_headers(message: dict[str, Any]) -> None:
