@@ -42,13 +42,13 @@ def _rig(work_dir: Optional[Path], name: str, mq: str = "redis", brokers: int = 
 
 @chaos_app.command("sigkill")
 def sigkill(
-    role: str = typer.Option("ingest", "--role", help="The role to kill (see fleetlens.chaos.roles.ROLES)."),
-    cycles: int = typer.Option(20, "--cycles", help="SIGKILLs while part of the stream is unacknowledged."),
-    events: int = typer.Option(800_000, "--events", help="Events produced before the first kill."),
+    role: str = typer.Option("ingest", "--role", help="The role to kill: ingest, detect (alerts compared with a clean run) or archive (a batch job over days of stored history)."),
+    cycles: int = typer.Option(20, "--cycles", help="SIGKILLs while part of the stream is unacknowledged (archive: while the run is unfinished)."),
+    events: int = typer.Option(800_000, "--events", help="Events produced before the first kill (archive: spread over its days of history)."),
     mq: str = typer.Option("redis", "--mq", help="redis or kafka."),
     work_dir: Optional[Path] = _WORK, as_json: bool = _JSON,
 ) -> None:
-    """Start the role, SIGKILL it at a random moment after it acknowledged something, again and again; then drain and count."""
+    """Start the role, SIGKILL it at a random moment after it made progress, again and again; then a clean run, and count."""
     from fleetlens.chaos.roles import role as get_role
     from fleetlens.chaos.scenarios import sigkill_cycles
 
@@ -72,7 +72,7 @@ def mq_restart(
     with _rig(work_dir, f"{mq}-restart", mq) as rig:
         fault = (lambda: scenarios.redis_restart(rig, down)) if mq == "redis" else (lambda: scenarios.kafka_restart(rig, down))
         name = "Redis-protocol server SIGKILLed and restarted" if mq == "redis" else "Kafka broker SIGKILLed and restarted"
-        _report(scenarios.mq_fault(rig, get_role(role), name, fault, events=events, rate=rate), as_json)
+        _report(scenarios.mq_fault(rig, get_role(role), name, fault, events=events, rate=rate, progress=typer.echo), as_json)
 
 
 @chaos_app.command("broker-down")
@@ -89,7 +89,8 @@ def broker_down(
 
     with _rig(work_dir, "broker-down", "kafka", brokers) as rig:
         _report(scenarios.mq_fault(rig, get_role(role), f"one of {brokers} Kafka brokers SIGKILLed",
-                                   lambda: scenarios.kafka_leader_down(rig), events=events, rate=rate), as_json)
+                                   lambda: scenarios.kafka_leader_down(rig), events=events, rate=rate,
+                                   progress=typer.echo), as_json)
 
 
 @chaos_app.command("store-outage")

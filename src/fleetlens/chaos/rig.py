@@ -22,6 +22,7 @@ from fleetlens.logsetup import get_logger
 from fleetlens.settings import Settings
 from fleetlens.simulate.config import SimulationConfig
 from fleetlens.simulate.runner import SimulationSummary, run_simulation
+from fleetlens.simulate.scenarios import ScenarioSpec
 from fleetlens.sources.redis import DATA_FIELD, connect
 from fleetlens.sources.redis_server import RedisServer, free_port
 
@@ -159,7 +160,10 @@ class Rig:
 
     def settings(self) -> Settings:
         """The same configuration as a settings object, for roles run inside this process."""
-        kafka = {"bootstrap": self.bootstrap, "session_timeout_ms": 6000, "replication_factor": self.replication} if self.mq == "kafka" else {}
+        # The harness's own clients (producer, probes) log only critical errors: the broker being
+        # down is the point of a run, and a screen of "Connection refused" hid its progress lines.
+        kafka = {"bootstrap": self.bootstrap, "session_timeout_ms": 6000, "replication_factor": self.replication,
+                 "options": {"log_level": "2"}} if self.mq == "kafka" else {}
         return Settings(
             data_dir=self.data_dir, mq=self.mq, streams=[STREAM], dlq_stream=DLQ,  # type: ignore[arg-type]
             redis={"url": self.redis.url, "block_ms": 50} if self.redis else {},  # type: ignore[arg-type]
@@ -179,14 +183,28 @@ class Rig:
         ensure_topics(settings, [STREAM, DLQ])
         return KafkaSink(settings)
 
+    @property
+    def labels_path(self) -> Path:
+        """The labels file of the injected scenarios (written by ``produce``)."""
+        return self.work_dir / "labels.ndjson"
+
     def produce(self, events: int, seed: int, events_per_message: int = 20, rate: float | None = None,
-                users: int = 300) -> SimulationSummary:
-        """Write ``events`` simulated events now (paced at ``rate`` events/s when given); returns the summary."""
-        config = SimulationConfig(seed=seed, start_ms=START_MS, count=events, events_per_message=events_per_message,
-                                  users=users, rate=rate or 2000.0)
+                users: int = 300, scenarios: Sequence[str] = (), event_rate: float | None = None,
+                **options: object) -> SimulationSummary:
+        """Write ``events`` simulated events now (paced at ``rate`` events/s when given); returns the summary.
+
+        ``scenarios`` (simulator specs, e.g. ``provider_outage@200+120``) are injected into the
+        traffic, their labels written to ``labels_path``. ``options`` are further ``SimulationConfig``
+        fields (``start_ms``, ``duration_s``, ``count=None``, ...); ``event_rate`` sets the events per
+        second of event time without pacing the sending (``rate`` does both).
+        """
+        fields: dict = {"start_ms": START_MS, "rate": rate or event_rate or 2000.0, "count": events, **options}
+        config = SimulationConfig(seed=seed, events_per_message=events_per_message, users=users,
+                                  scenarios=tuple(ScenarioSpec.parse(s) for s in scenarios), **fields)
         sink = self.sink()
         try:
-            return run_simulation(config, sink, stream=STREAM, realtime=rate is not None)
+            return run_simulation(config, sink, stream=STREAM, realtime=rate is not None,
+                                  labels_path=self.labels_path if scenarios else None)
         finally:
             sink.close()
 

@@ -1,9 +1,12 @@
 """The fleetlens roles a chaos run can break, as a registry: how to start one, how to count its output.
 
 A role runs as its own process (``python -m fleetlens <args>``) so it can be SIGKILLed like a
-crash would. Adding a role (detector, archiver) is one ``Role`` entry: its command, the consumer
-group whose acknowledgements show progress, and a ``count`` that reads what it produced from the
-data directory after it stopped. ``count`` runs in a fresh process (``python -m
+crash would. Adding a consumer role is one ``Role`` entry: its command, the consumer group whose
+acknowledgements show progress, and a ``count`` that reads what it produced from the data
+directory after it stopped. What a role must produce is either derived from the traffic
+(``expected``: ingest stores every event) or, where it is not a count of the input (the detector's
+alerts), what the same role produced from the same stream in a clean run without kills
+(``reference_env``): then ``count`` also returns the keys, and lost/duplicated compare key sets. ``count`` runs in a fresh process (``python -m
 fleetlens.chaos.roles count <role> <data_dir>``): the embedded store belongs to one process at a
 time, and the harness itself never opens it.
 """
@@ -29,6 +32,7 @@ class Counts:
 
     rows: int
     distinct: int
+    keys: tuple[str, ...] = ()  # for roles compared with a clean run: what identifies each output row
 
 
 def count_ingest(data_dir: Path) -> Counts:
@@ -46,6 +50,50 @@ def count_ingest(data_dir: Path) -> Counts:
         store.close()
 
 
+def count_detector(data_dir: Path) -> Counts:
+    """Alerts in the store (one row per alert id after FINAL), keyed ``rule|key|id``."""
+    from fleetlens.store.client import EmbeddedStore
+
+    store = EmbeddedStore(data_dir / "chdb", "fleetlens")
+    try:
+        rows = store.query_arrow("SELECT id, rule, key FROM alerts FINAL ORDER BY rule, key, id").to_pylist()
+        keys = tuple(f"{r['rule']}|{r['key']}|{r['id']}" for r in rows)
+        return Counts(len(rows), len({r["id"] for r in rows}), keys)
+    finally:
+        store.close()
+
+
+def count_archive(data_dir: Path) -> Counts:
+    """Event and metric rows over the hot tables, their staging twins and the archive files the manifests list."""
+    import pyarrow.parquet as pq
+
+    from fleetlens.archive.families import FAMILIES
+    from fleetlens.archive.layout import day_dir, target_from_settings
+    from fleetlens.archive.manifest import ARCHIVED, scan_manifests
+    from fleetlens.settings import Settings
+    from fleetlens.store.client import EmbeddedStore
+
+    target = target_from_settings(Settings(data_dir=data_dir))
+    store = EmbeddedStore(data_dir / "chdb", "fleetlens")
+    rows = distinct = 0
+    try:
+        for family in (f for f in FAMILIES if f.name in ("events", "metrics")):
+            ids: list[str] = []
+            for table in (family.name, family.staging.name):
+                ids += store.query_arrow(f"SELECT event_id FROM {table}").column(0).to_pylist()
+            for day, manifest in scan_manifests(target, family.name).items():
+                if manifest.state != ARCHIVED:  # restored: the rows are hot again
+                    continue
+                for name in manifest.files:
+                    with target.fs.open_input_file(target.path(f"{day_dir(family.name, day)}/{name}")) as fh:
+                        ids += pq.read_table(fh, columns=["event_id"]).column(0).to_pylist()
+            rows += len(ids)
+            distinct += len(set(ids))
+        return Counts(rows, distinct)
+    finally:
+        store.close()
+
+
 @dataclass(frozen=True)
 class Role:
     """One role as a chaos run sees it."""
@@ -57,6 +105,12 @@ class Role:
     count: Callable[[Path], Counts]  # what it produced, read from the data directory
     expected: Callable[[SimulationSummary], int]  # what it should have produced from that traffic
     env: dict[str, str] = field(default_factory=dict)  # role-specific FLEETLENS_* settings
+    traffic: tuple[str, ...] = ()  # simulator scenarios injected into the traffic it consumes
+    # Set: judge the output against a clean run (these env overrides, a data dir of its own) on the same stream.
+    reference_env: dict[str, str] | None = None
+    # > 0: a batch job over the store, not a consumer (group unused): traffic spread over this many
+    # past days is stored through ingest first, and a kill counts when the run had not finished.
+    history_days: int = 0
 
 
 ROLES: dict[str, Role] = {
@@ -69,6 +123,32 @@ ROLES: dict[str, Role] = {
         expected=lambda summary: summary.events,
         env={"FLEETLENS_INGEST__CONSUMER": "chaos", "FLEETLENS_INGEST__BATCH_ROWS": "3000",
              "FLEETLENS_INGEST__BATCH_SECONDS": "0.2"},
+    ),
+    # Small micro-batches: more acknowledgements to be killed between (a default batch holds 50k events).
+    "detect": Role(
+        name="detect",
+        args=("detect",),
+        drain_args=("detect", "--until-idle", "3"),
+        group="detect",
+        count=count_detector,
+        expected=lambda summary: 0,  # judged against the clean run (reference_env)
+        env={"FLEETLENS_DETECT__CONSUMER": "chaos", "FLEETLENS_DETECT__BATCH_EVENTS": "4000",
+             "FLEETLENS_DETECT__BATCH_MS": "50"},
+        # At 2,000 events per second of event time: the first three end within 360k events (alerted once the
+        # watermark passes them: ~400k), all five within 1.2M.
+        traffic=("provider_outage@30+90", "service_crash@130+5", "identical_burst@150+30", "error_spike@240+120",
+                 "cpu_saturation@420+180"),
+        reference_env={"FLEETLENS_DETECT__GROUP": "detect-reference", "FLEETLENS_DETECT__ALERTS_STREAM": ""},
+    ),
+    # Archives every day but yesterday and today; rows must end up hot or archived, once.
+    "archive": Role(
+        name="archive",
+        args=("archive", "run", "--retention-days", "1"),
+        drain_args=("archive", "run", "--retention-days", "1"),
+        group="",
+        count=count_archive,
+        expected=lambda summary: summary.events,
+        history_days=45,  # 44 days × 2 tables to archive: one run takes long enough for 20 kills mid-run
     ),
 }
 
@@ -159,11 +239,12 @@ def count_in_subprocess(spec: Role, data_dir: Path, timeout_s: float = 300.0) ->
     )
     if out.returncode != 0:
         raise RuntimeError(f"counting {spec.name} output failed: {out.stderr[-2000:]}")
-    return Counts(**json.loads(out.stdout.strip().splitlines()[-1]))
+    counted = json.loads(out.stdout.strip().splitlines()[-1])
+    return Counts(counted["rows"], counted["distinct"], tuple(counted.get("keys", ())))
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] != "count":
         sys.exit("usage: python -m fleetlens.chaos.roles count <role> <data_dir>")
     counts = role(sys.argv[2]).count(Path(sys.argv[3]))
-    print(json.dumps({"rows": counts.rows, "distinct": counts.distinct}))
+    print(json.dumps({"rows": counts.rows, "distinct": counts.distinct, "keys": list(counts.keys)}))

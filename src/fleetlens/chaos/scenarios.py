@@ -8,7 +8,10 @@ failure has to be switched inside the process that holds the embedded store.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,9 +21,10 @@ from typing import Any, Callable
 from fleetlens.chaos import storefault
 from fleetlens.chaos.cgroup import CpuLimit
 from fleetlens.chaos.rig import START_MS, STREAM, Rig
-from fleetlens.chaos.roles import Counts, Role, RoleProcess, count_in_subprocess
+from fleetlens.chaos.roles import ROLES, Counts, Role, RoleProcess, count_in_subprocess
 from fleetlens.logsetup import get_logger
 from fleetlens.simulate.runner import SimulationSummary, generate_payloads
+from fleetlens.simulate.scenarios import SCENARIOS
 
 log = get_logger(__name__)
 
@@ -92,7 +96,10 @@ def sigkill_cycles(rig: Rig, spec: Role, cycles: int = 20, events: int = 600_000
     A kill only counts when part of the stream was still unacknowledged (a kill after the end
     proves nothing); the result fails when fewer than ``cycles`` such kills happened.
     """
-    summary = rig.produce(events, seed, events_per_message)
+    if spec.history_days:
+        return batch_sigkill_cycles(rig, spec, cycles, events, seed, events_per_message, rng_seed=rng_seed,
+                                    progress=progress)
+    summary = rig.produce(events, seed, events_per_message, scenarios=spec.traffic)
     rng = random.Random(rng_seed)
     logs = rig.work_dir / f"{spec.name}-sigkill.log"
     kills, failures = 0, []
@@ -123,7 +130,108 @@ def sigkill_cycles(rig: Rig, spec: Role, cycles: int = 20, events: int = 600_000
     if acked != summary.messages:
         failures.append(f"{acked} of {summary.messages} messages acknowledged")
     figures = {"SIGKILLs mid-stream": kills, "messages": summary.messages, "acknowledged": acked}
+    if spec.reference_env is not None:
+        return _finish_against_reference(rig, spec, f"{spec.name}: {cycles} SIGKILL cycles", figures, failures)
     return _finish(rig, spec, f"{spec.name}: {cycles} SIGKILL cycles", summary, figures, failures)
+
+
+METRICS_EVERY_S = 900.0  # history for a batch role: sparse metrics, or they outnumber the events 10:1
+
+
+def batch_sigkill_cycles(rig: Rig, spec: Role, cycles: int = 20, events: int = 800_000, seed: int = 11,
+                         events_per_message: int = 20, max_delay_s: float = 1.0, rng_seed: int = 5,
+                         progress: Callable[[str], None] | None = None) -> Result:
+    """A batch role (the archiver) over ``spec.history_days`` days of stored traffic, SIGKILLed mid-run ``cycles`` times; then a clean run.
+
+    The traffic (about ``events`` events spread over the past days, plus one metric sample per
+    source every ``METRICS_EVERY_S``) goes through ingest into the store first. Each cycle starts
+    the role, waits for its next step line, sleeps a random 0–``max_delay_s`` and SIGKILLs it; a
+    kill counts when the run had not finished. Then a clean run must exit 0, and every produced row
+    must be in the store or the archive exactly once.
+    """
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start_ms = int((today - dt.timedelta(days=spec.history_days)).timestamp() * 1000)
+    span_s = (time.time() * 1000 - start_ms) / 1000 - 600  # up to 10 minutes ago
+    summary = rig.produce(events, seed, events_per_message, start_ms=start_ms, event_rate=events / span_s,
+                          count=None, duration_s=span_s, metrics_interval_s=METRICS_EVERY_S)
+    loader = RoleProcess(ROLES["ingest"], rig.env(), drain=True, log_path=rig.work_dir / "ingest-load.log")
+    if loader.wait(1800) != 0:
+        raise RuntimeError(f"loading the history through ingest failed: {loader.log_tail(1000)}")
+    if progress:
+        progress(f"{summary.events:,} events and samples over {spec.history_days} days stored")
+    rng = random.Random(rng_seed)
+    logs = rig.work_dir / f"{spec.name}-sigkill.log"
+    kills, failures = 0, []
+    while kills < cycles:
+        lines_before = _progress_lines(logs)
+        proc = RoleProcess(spec, rig.env(), log_path=logs)
+        wait_until(lambda: not proc.alive() or _progress_lines(logs) > lines_before, 300, 0.02)
+        time.sleep(rng.uniform(0.0, max_delay_s))
+        if not proc.alive():
+            code = proc.wait(1)
+            if code != 0:
+                failures.append(f"{spec.name} exited {code} by itself: {proc.log_tail(500)}")
+            break  # the work is done: nothing left to interrupt
+        proc.sigkill()
+        kills += 1
+        if progress:
+            progress(f"SIGKILL {kills}/{cycles}: {_manifests(rig)} day manifests written")
+    if kills < cycles and not failures:
+        failures.append(f"only {kills} of {cycles} kills hit a running {spec.name} (give it more days or rows)")
+    final = RoleProcess(spec, rig.env(), drain=True, log_path=logs)
+    code = final.wait(1800)
+    if code != 0:
+        failures.append(f"final clean run exited {code}: {final.log_tail(1000)}")
+    figures = {"SIGKILLs mid-run": kills, "days of history": spec.history_days,
+               "day manifests after the clean run": _manifests(rig)}
+    return _finish(rig, spec, f"{spec.name}: {cycles} SIGKILL cycles", summary, figures, failures)
+
+
+def _progress_lines(log_path: Path) -> int:
+    """Step lines (``  <table> <day> <step> …``) a batch role printed to its log so far."""
+    if not log_path.exists():
+        return 0
+    return len(re.findall(rb"(?m)^  \w+ \d{4}-\d\d-\d\d \w", log_path.read_bytes()))
+
+
+def _manifests(rig: Rig) -> int:
+    """Day manifests in the rig's local archive."""
+    return sum(1 for _ in (rig.data_dir / "archive").glob("table=*/date=*/_manifest.json"))
+
+
+def _finish_against_reference(rig: Rig, spec: Role, name: str, figures: dict[str, Any], failures: list[str]) -> Result:
+    """Compare the role's output with a clean run (no kills) of it on the same stream, in a data dir of its own.
+
+    produced = the clean run's output, stored = the killed role's, distinct = both have it; so lost
+    is what the clean run has and the killed one lacks, duplicated what the killed one has on top
+    (for the detector: an alert raised again under another id). The injected scenarios' own
+    alerts (``simulate.scenarios.SCENARIOS[...].expected_rules`` on the label's key) must be in
+    both, once each.
+    """
+    ref_dir = rig.work_dir / "reference"
+    ref = RoleProcess(spec, {**rig.env(), "FLEETLENS_DATA_DIR": str(ref_dir), **(spec.reference_env or {})}, drain=True,
+                      log_path=rig.work_dir / f"{spec.name}-reference.log")
+    code = ref.wait(900)
+    if code != 0:
+        failures.append(f"clean reference run exited {code}: {ref.log_tail(1000)}")
+    killed, clean = count_in_subprocess(spec, rig.data_dir), count_in_subprocess(spec, ref_dir)
+    got, want = set(killed.keys), set(clean.keys)
+    if got - want:
+        failures.append(f"not in the clean run: {sorted(got - want)[:10]}")
+    if want - got:
+        failures.append(f"missing: {sorted(want - got)[:10]}")
+    expected = []
+    if rig.labels_path.exists():
+        for line in rig.labels_path.read_text().splitlines():
+            label = json.loads(line)
+            key = next(iter(label["key"].values()))
+            expected += [f"{rule}|{key}" for rule in SCENARIOS[label["scenario"]].expected_rules]
+    for keys, run in ((killed.keys, "killed"), (clean.keys, "clean")):
+        once = [e for e in expected if sum(k.startswith(e + "|") for k in keys) == 1]
+        if len(once) != len(expected):
+            failures.append(f"{run} run: scenario alerts stored once: {len(once)} of {len(expected)} ({expected})")
+    figures |= {"clean run's output": len(want), "scenario outputs (each once in both)": len(expected)}
+    return Result(name, len(want), killed.rows, len(got & want), figures, failures)
 
 
 # -- the MQ broken mid-stream ---------------------------------------------------------------------------
@@ -134,16 +242,18 @@ def redis_restart(rig: Rig, down_s: float) -> dict[str, Any]:
     assert rig.redis is not None
     rig.redis.kill()
     time.sleep(down_s)
+    started = time.monotonic()
     rig.redis.start()
-    return {"Redis down (s)": down_s}
+    return {"Redis down (s)": down_s, "restart to ready (s)": round(time.monotonic() - started, 1)}
 
 
 def kafka_restart(rig: Rig, down_s: float) -> dict[str, Any]:
     """SIGKILL the (single) Kafka broker, keep it down ``down_s``, start it again."""
     rig.kafka.kill()  # type: ignore[union-attr]
     time.sleep(down_s)
-    rig.kafka.start()  # type: ignore[union-attr]
-    return {"broker down (s)": down_s}
+    started = time.monotonic()
+    rig.kafka.start()  # type: ignore[union-attr]  # same ports and data; waits until it serves metadata
+    return {"broker down (s)": down_s, "restart to ready (s)": round(time.monotonic() - started, 1)}
 
 
 def kafka_leader_down(rig: Rig, down_s: float | None = None) -> dict[str, Any]:
@@ -164,12 +274,14 @@ def kafka_leader_down(rig: Rig, down_s: float | None = None) -> dict[str, Any]:
 
 def mq_fault(rig: Rig, spec: Role, name: str, fault: Callable[[], dict[str, Any]], events: int = 200_000,
              rate: float = 20_000, seed: int = 21, events_per_message: int = 20, at_fraction: float = 0.3,
-             drain_timeout_s: float = 300) -> Result:
+             drain_timeout_s: float = 300, progress: Callable[[str], None] | None = None) -> Result:
     """The role consumes a paced stream; ``fault`` breaks the MQ once ``at_fraction`` of it is acknowledged.
 
     Then the producer finishes (riding out the outage), the role must catch up by itself, and the
-    store must hold exactly the produced events.
+    store must hold exactly the produced events. ``progress`` gets a line per phase and every
+    10 s while catching up: during the outage the clients' only output is "connection refused".
     """
+    say = progress or (lambda line: None)
     logs = rig.work_dir / f"{spec.name}-{name.replace(' ', '-')}.log"
     proc = RoleProcess(spec, rig.env(), log_path=logs)
     failures: list[str] = []
@@ -179,9 +291,21 @@ def mq_fault(rig: Rig, spec: Role, name: str, fault: Callable[[], dict[str, Any]
         wait_until(lambda: rig.acknowledged(spec.group) >= expected_messages * at_fraction or not proc.alive(), 300, 0.05)
         acked_at_fault = rig.acknowledged(spec.group)
         started = time.monotonic()
+        say(f"{name}: fault at {acked_at_fault:,} of {expected_messages:,} messages acknowledged")
         figures = fault()
+        say(f"MQ back {time.monotonic() - started:.1f} s after the fault ({figures}); producer finishing")
         summary = production.join(600)
-        if not wait_until(lambda: rig.acknowledged(spec.group) >= summary.messages or not proc.alive(), drain_timeout_s, 0.2):
+        say(f"producer done {time.monotonic() - started:.1f} s after the fault: {summary.messages:,} messages")
+        last_said = [time.monotonic()]
+
+        def caught_up() -> bool:
+            acked = rig.acknowledged(spec.group)
+            if time.monotonic() - last_said[0] >= 10:
+                last_said[0] = time.monotonic()
+                say(f"  {acked:,} of {summary.messages:,} acknowledged")
+            return acked >= summary.messages or not proc.alive()
+
+        if not wait_until(caught_up, drain_timeout_s, 0.2):
             failures.append(f"not caught up after {drain_timeout_s}s: {rig.acknowledged(spec.group)} of {summary.messages}")
         recovered_s = time.monotonic() - started
         if not proc.alive():
@@ -371,7 +495,7 @@ def _stream_length(rig: Rig) -> int:
                 client.close()
         from confluent_kafka import Consumer, TopicPartition
 
-        consumer = Consumer({"bootstrap.servers": rig.bootstrap, "group.id": "chaos-watch"})
+        consumer = Consumer({"bootstrap.servers": rig.bootstrap, "group.id": "chaos-watch", "log_level": 0})
         try:
             parts = consumer.list_topics(STREAM, timeout=5).topics[STREAM].partitions
             return sum(consumer.get_watermark_offsets(TopicPartition(STREAM, p), timeout=5)[1] for p in parts)
