@@ -75,3 +75,38 @@ def test_rollups_are_backfilled_from_events_stored_before_them(tmp_path):
             "events", "kind = 'business' AND operation IN ('page_view', 'reserve', 'payment_attempt', 'buy')")) > 0
     finally:
         s.close()
+
+
+def test_events_stored_before_the_minute_projection_get_it(tmp_path):
+    import dataclasses
+    import time
+
+    from fleetlens.contract.decode import decode_payloads
+    from fleetlens.simulate.runner import generate_payloads
+    from fleetlens.store.client import EmbeddedStore
+    from fleetlens.store.tables import EVENTS_TABLE, render_create, render_database
+
+    # an events table as created before migration 4: no projection, no projection setting
+    before = dataclasses.replace(EVENTS_TABLE, projections=(), settings=(("index_granularity", "8192"),))
+    s = EmbeddedStore(tmp_path / "old", "fleetlens")
+    try:
+        s.command(render_database(s.render_context))
+        for stmt in render_create(before, s.render_context):
+            s.command(stmt)
+        ensure_schema(s, MIGRATIONS[:3])
+        s.insert_arrow("events", decode_payloads(generate_payloads(5000, seed=3)).events)
+        assert "PROJECTION" not in s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
+        assert ensure_schema(s) == [4]
+        assert "PROJECTION events_1m" in s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
+        deadline = time.monotonic() + 60
+        while s.query_scalar("SELECT count() FROM system.mutations WHERE table = 'events' AND NOT is_done") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # the parts stored before it have the projection now, and it answers as the rows do
+        assert s.query_scalar("SELECT sum(rows) FROM system.projection_parts WHERE table = 'events' AND name = 'events_1m' AND active") > 0
+        sql = ("SELECT toStartOfMinute(ts) AS m, kind, level, count() AS n FROM events GROUP BY m, kind, level "
+               "ORDER BY m, kind, level SETTINGS optimize_use_projections = {}")
+        plan = s.query_arrow("EXPLAIN " + sql.format(1)).column(0).to_pylist()
+        assert any("ReadFromMergeTree (events_1m)" in line for line in plan)
+        assert s.query_arrow(sql.format(1)).to_pylist() == s.query_arrow(sql.format(0)).to_pylist()
+    finally:
+        s.close()

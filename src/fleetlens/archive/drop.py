@@ -14,15 +14,24 @@ import datetime as dt
 from fleetlens.archive.export import day_rows_sql
 from fleetlens.archive.families import ROLLUPS_OF_EVENTS, Family, partition_id
 from fleetlens.store.client import Store
-from fleetlens.store.tables import local_name, render_create, render_drop_partition, render_move_partition
+from fleetlens.store.tables import (
+    local_name,
+    render_add_projections,
+    render_create,
+    render_drop_partition,
+    render_move_partition,
+)
 
 DDL_TIMEOUT_S = 600.0
 
 
 def ensure_staging(store: Store, fam: Family) -> None:
-    """Create the staging twin if missing (idempotent)."""
+    """Create the staging twin if missing, with the hot table's projections (a twin created before they were
+    defined gets them here: a partition moves only between tables of one structure). Idempotent."""
     for stmt in render_create(fam.staging, store.render_context):
         store.command(stmt)
+    for stmt in render_add_projections(fam.staging, store.render_context, materialize=False):  # rows only pass through
+        store.command(stmt, timeout_s=DDL_TIMEOUT_S)
 
 
 def hot_partitions(store: Store, fam: Family, before: dt.date) -> list[dt.date]:

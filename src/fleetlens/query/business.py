@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleetlens.query.common import (
+    MINUTE_BUCKET,
     Limits,
     QueryResult,
     Timer,
@@ -18,8 +19,10 @@ from fleetlens.query.common import (
     parse_interval,
     run,
     sources_meta,
+    split_range,
     table_source,
     time_range,
+    union_over,
 )
 from fleetlens.store.client import Store
 
@@ -28,18 +31,25 @@ INTERVALS = ("15m", "1h", "3h", "1d")
 # Buckets are epoch-aligned multiples of the interval (UTC), like toStartOfInterval.
 BUCKET = "fromUnixTimestamp64Milli(intDiv(toUnixTimestamp64Milli({ts}), {{step:Int64}}) * {{step:Int64}}, 'UTC')"
 
-TOTALS_SQL = f"""
-SELECT {BUCKET.format(ts='ts')} AS bucket,
-       countIf(operation = 'buy' AND outcome = 'success') AS transactions,
-       round(sumIf(amount, operation = 'buy' AND outcome = 'success'), 2) AS transaction_amount,
-       countIf(operation = 'buy' AND outcome = 'failure') AS failed_buys,
-       countIf(operation = 'page_view') AS page_views,
-       countIf(operation = 'reserve') AS reservations,
-       countIf(operation = 'cancel_reservation') AS cancellations,
-       countIf(operation = 'refund') AS refunds,
-       round(sumIf(amount, operation = 'refund'), 2) AS refund_amount
+# Counts and amounts per bucket, operation and outcome, once per part of the range (common.split_range:
+# whole buckets come from the events_1m projection), then pivoted per bucket.
+TOTALS_BRANCH = f"""
+SELECT {MINUTE_BUCKET} AS bucket, operation, outcome, count() AS n, sum(amount) AS amt
 FROM {{source}}
-WHERE kind = 'business' AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
+WHERE kind = 'business' AND <time>
+GROUP BY bucket, operation, outcome"""
+
+TOTALS_SQL = """
+SELECT bucket,
+       sumIf(n, operation = 'buy' AND outcome = 'success') AS transactions,
+       round(sumIf(amt, operation = 'buy' AND outcome = 'success'), 2) AS transaction_amount,
+       sumIf(n, operation = 'buy' AND outcome = 'failure') AS failed_buys,
+       sumIf(n, operation = 'page_view') AS page_views,
+       sumIf(n, operation = 'reserve') AS reservations,
+       sumIf(n, operation = 'cancel_reservation') AS cancellations,
+       sumIf(n, operation = 'refund') AS refunds,
+       round(sumIf(amt, operation = 'refund'), 2) AS refund_amount
+FROM {branches}
 GROUP BY bucket
 ORDER BY bucket
 """
@@ -83,7 +93,9 @@ def business_metrics(store: Store, *, start: Any = None, end: Any = None, interv
     src = table_source(store, limits, "events", rng)
     source = src.sql
     params = {**rng.params(), "step": step_s * 1000, "limit": limits.max_rows}
-    totals = run(store, TOTALS_SQL.replace("{source}", source), params, limits)
+    parts, part_params = split_range(rng, step_s)
+    branches = union_over(TOTALS_BRANCH.replace("{source}", source), parts)
+    totals = run(store, TOTALS_SQL.replace("{branches}", branches), params | part_params, limits)
     retries = run(store, RETRIES_SQL.replace("{source}", source), params, limits)
     totals = fill_buckets(totals, "bucket", rng, step_s, TOTAL_COLUMNS)
     return QueryResult({"totals": totals, "retries": retries}, rng, timer.ms(), {"interval_s": step_s, **sources_meta(src)})

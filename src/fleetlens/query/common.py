@@ -305,6 +305,37 @@ def sources_meta(*sources: Source) -> dict[str, Any]:
     return {"sources": {t: {k: [d.isoformat() for d in sorted(v)] for k, v in e.items()} for t, e in out.items()}}
 
 
+# Time bucketed through whole minutes: the same epoch-aligned buckets as ``query/business.py``'s BUCKET
+# for steps of whole minutes, and an expression ClickHouse can evaluate on the events_1m projection
+# (per-minute aggregates kept in the events table's parts, store/tables.py).
+MINUTE = "toStartOfMinute(ts)"
+MINUTE_BUCKET = f"fromUnixTimestamp64Milli(toInt64(intDiv(toUnixTimestamp({MINUTE}) * 1000, {{step:Int64}}) * {{step:Int64}}), 'UTC')"
+
+
+def split_range(rng: TimeRange, step_s: int) -> tuple[list[str], dict[str, Any]]:
+    """[start, end) as disjoint time filters and their parameters: the whole buckets of ``step_s`` inside the
+    range as a filter on ``toStartOfMinute(ts)`` (a per-minute projection can answer it), and the partial
+    buckets at either end as filters on ``ts`` (read from the rows). Each bucket falls in exactly one filter,
+    so per-bucket results of the parts are final rows, and a sum over the parts is the range's sum.
+    A step that is not whole minutes, or a range without a whole bucket, gives the one plain filter."""
+    plain = "ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}"
+    step = step_s * 1000
+    lo, hi = -(-rng.start_ms // step) * step, rng.end_ms // step * step
+    if step_s % 60 or lo >= hi:
+        return [plain], {}
+    parts = [f"{MINUTE} >= {{whole_lo:DateTime64(3, 'UTC')}} AND {MINUTE} < {{whole_hi:DateTime64(3, 'UTC')}}"]
+    if rng.start_ms < lo:
+        parts.append("ts >= {start:DateTime64(3, 'UTC')} AND ts < {whole_lo:DateTime64(3, 'UTC')}")
+    if hi < rng.end_ms:
+        parts.append("ts >= {whole_hi:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}")
+    return parts, {"whole_lo": from_ms(lo), "whole_hi": from_ms(hi)}
+
+
+def union_over(branch: str, parts: list[str]) -> str:
+    """``(branch₁ UNION ALL branch₂ …)``: ``branch`` (a SELECT with a ``<time>`` placeholder) once per time filter."""
+    return "(" + "\nUNION ALL\n".join(branch.replace("<time>", part) for part in parts) + ")"
+
+
 def fill_buckets(table: pa.Table, column: str, rng: TimeRange, step_s: int, zero: Iterable[str],
                  first: int | None = None) -> pa.Table:
     """``table`` with a row for every bucket of ``step_s`` in ``rng`` (missing ones with zeros).

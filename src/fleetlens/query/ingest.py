@@ -11,6 +11,7 @@ from typing import Any
 
 from fleetlens.query.business import BUCKET
 from fleetlens.query.common import (
+    MINUTE_BUCKET,
     Limits,
     QueryResult,
     Timer,
@@ -20,21 +21,30 @@ from fleetlens.query.common import (
     parse_interval,
     run,
     sources_meta,
+    split_range,
     table_source,
     time_range,
+    union_over,
 )
 from fleetlens.store.client import Store
 
 INTERVALS = ("1m", "5m", "15m", "1h", "3h", "1d")
 
-EVENTS_SQL = f"""
-SELECT {BUCKET.format(ts='ts')} AS bucket,
-       count() AS events,
-       countIf(kind = 'log') AS logs,
-       countIf(kind = 'log' AND level = 'error') AS errors,
-       countIf(kind = 'business') AS business
+# Per bucket, kind and level once per part of the range (common.split_range: whole buckets come from
+# the events_1m projection), then summed per bucket.
+EVENTS_BRANCH = f"""
+SELECT {MINUTE_BUCKET} AS bucket, kind, level, count() AS n
 FROM {{source}}
-WHERE ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
+WHERE <time>
+GROUP BY bucket, kind, level"""
+
+EVENTS_SQL = """
+SELECT bucket,
+       sum(n) AS events,
+       sumIf(n, kind = 'log') AS logs,
+       sumIf(n, kind = 'log' AND level = 'error') AS errors,
+       sumIf(n, kind = 'business') AS business
+FROM {branches}
 GROUP BY bucket
 ORDER BY bucket
 """
@@ -68,7 +78,9 @@ def ingest_overview(store: Store, *, start: Any = None, end: Any = None, interva
     check_buckets(rng, step_s, limits)
     params = {**rng.params(), "step": step_s * 1000}
     ev_src, m_src = table_source(store, limits, "events", rng), table_source(store, limits, "metrics", rng)
-    events = run(store, EVENTS_SQL.replace("{source}", ev_src.sql), params, limits)
+    parts, part_params = split_range(rng, step_s)
+    events = run(store, EVENTS_SQL.replace("{branches}", union_over(EVENTS_BRANCH.replace("{source}", ev_src.sql), parts)),
+                 params | part_params, limits)
     metrics = run(store, METRICS_SQL.replace("{source}", m_src.sql), params, limits)
     filled = pl.from_arrow(fill_buckets(events, "bucket", rng, step_s, COLUMNS[:4]))
     filled = filled.join(pl.from_arrow(fill_buckets(metrics, "bucket", rng, step_s, ("metrics",))), on="bucket")

@@ -14,6 +14,7 @@ import polars as pl
 
 from fleetlens.query.business import BUCKET
 from fleetlens.query.common import (
+    MINUTE_BUCKET,
     Limits,
     QueryResult,
     Timer,
@@ -23,8 +24,10 @@ from fleetlens.query.common import (
     parse_interval,
     run,
     sources_meta,
+    split_range,
     table_source,
     time_range,
+    union_over,
     values,
 )
 from fleetlens.store.client import Store
@@ -34,22 +37,28 @@ QUANTILES = (0.5, 0.9, 0.95, 0.99)
 # by -> (kind, column): the only identifiers this family puts into SQL
 DIMENSIONS = {"operation": ("business", "operation"), "event_type": ("log", "event_type")}
 
-DURATIONS_SQL = f"""
-SELECT {BUCKET.format(ts='ts')} AS bucket,
+# Once per part of the range (common.split_range): whole buckets come from the events_1m projection,
+# which holds these very aggregates per minute (its quantiles: per-minute t-digests merged). Events
+# without a duration only count in none of them: count(duration_ms) skips NULL like the others do.
+DURATIONS_BRANCH = f"""
+SELECT {MINUTE_BUCKET} AS bucket,
        service,
        <column> AS name,
-       count() AS count,
+       count(duration_ms) AS count,
        min(duration_ms) AS min_ms,
        max(duration_ms) AS max_ms,
        avg(duration_ms) AS avg_ms,
        quantilesTDigest({', '.join(map(str, QUANTILES))})(duration_ms) AS q
 FROM <source>
-WHERE kind = {{kind:String}} AND duration_ms IS NOT NULL AND <column> != ''
-  AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
+WHERE kind = {{kind:String}} AND <column> != '' AND <time>
   <filters>
-GROUP BY bucket, service, name
+GROUP BY bucket, service, name"""
+
+DURATIONS_SQL = """
+SELECT * FROM <branches>
+WHERE count > 0
 ORDER BY bucket, service, name
-LIMIT {{limit:UInt32}}
+LIMIT {limit:UInt32}
 """
 
 RESOURCES_SQL = f"""
@@ -96,8 +105,9 @@ def durations(store: Store, *, by: str = "operation", services: list[str] | None
         filters += f" AND {column} IN {{names:Array(String)}}"
         params["names"] = nm
     src = table_source(store, limits, "events", rng)
-    sql = _fill(DURATIONS_SQL, column=column, source=src.sql, filters=filters)
-    table = run(store, sql, params, limits)
+    parts, part_params = split_range(rng, step_s)
+    branch = _fill(DURATIONS_BRANCH, column=column, source=src.sql, filters=filters)
+    table = run(store, DURATIONS_SQL.replace("<branches>", union_over(branch, parts)), params | part_params, limits)
     df = pl.from_arrow(table) if table.num_rows else None
     if df is not None:
         df = df.with_columns(

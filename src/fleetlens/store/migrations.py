@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 from fleetlens.store.tables import (
     ALERTS_TABLE,
     DATA_TABLES,
+    EVENTS_TABLE,
     SCHEMA_MIGRATIONS,
     RenderContext,
     render_create,
     render_database,
     render_action_index,
+    render_add_projections,
     render_users_1m,
     render_migrations_table,
 )
@@ -49,6 +51,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, metrics and rejections tables", _initial),
     Migration(2, "action_index (min/max ts per action_id, materialized view) and alerts", _queries),
     Migration(3, "users_1m: active users per minute (materialized view) for simultaneous users", render_users_1m),
+    Migration(4, "events_1m: per-minute counts, amounts and durations as a projection of events (dashboard panels)",
+              lambda ctx: render_add_projections(EVENTS_TABLE, ctx)),
 )
 
 

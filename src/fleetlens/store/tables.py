@@ -48,6 +48,7 @@ class TableDef:
     partition_by: str
     shard_key: str  # Distributed sharding expression in cluster mode
     indexes: tuple[str, ...] = ()  # "name expr TYPE t GRANULARITY g", may use {message_index}
+    projections: tuple[tuple[str, str], ...] = ()  # (name, "SELECT … GROUP BY …"): kept in every part
     version_column: str | None = None  # ReplacingMergeTree version (latest row wins)
     engine: str = "ReplacingMergeTree"  # or AggregatingMergeTree; Replicated* in a cluster
     settings: tuple[tuple[str, str], ...] = field(default=(("index_granularity", "8192"),))
@@ -61,6 +62,21 @@ class TableDef:
 # The contract's envelope, shared by events and metrics: which event, when, and where it came from.
 _IDENTITY = (("event_id", "String CODEC(ZSTD(1))"), ("ts", TS))
 _ORIGIN = (("service", LC), ("app", LC), ("host", LC), ("pod", LC), ("container", LC), ("node", LC))
+
+# Per-minute aggregates of events, kept inside every part of the events table (an aggregate projection):
+# the counts, amounts and duration statistics the dashboard plots. ClickHouse answers a query from it
+# when the query's filters, groups and aggregates are expressible on it (time as toStartOfMinute(ts),
+# whole minutes) and reads the rows otherwise, so answers are the same either way (t-digest quantiles:
+# merged per-minute digests, within the documented error). Being part of the parts, it moves with a
+# partition (archiving), is rebuilt on merges that collapse redelivered rows, and exists on every shard.
+# Which queries use it, and how ranges are split into whole minutes: query/common.py (split_range).
+EVENTS_MINUTE_PROJECTION = (
+    "events_1m",
+    "SELECT toStartOfMinute(ts), kind, service, level, event_type, operation, outcome, count(), sum(amount), "
+    "count(duration_ms), min(duration_ms), max(duration_ms), avg(duration_ms), "
+    "quantilesTDigest(0.5, 0.9, 0.95, 0.99)(duration_ms) "
+    "GROUP BY toStartOfMinute(ts), kind, service, level, event_type, operation, outcome",
+)
 
 # Logs and business events share one table so a trace by action_id reads one table. ORDER BY
 # serves "events of kind K of service S over an interval"; event_id last makes the sorting key
@@ -103,6 +119,10 @@ EVENTS_TABLE = TableDef(
         "idx_level level TYPE set(8) GRANULARITY 1",
         "idx_message message TYPE {message_index}",
     ),
+    projections=(EVENTS_MINUTE_PROJECTION,),
+    # a ReplacingMergeTree takes projections only when told what merges do with them: rebuild from the
+    # merged (deduplicated) rows
+    settings=(("index_granularity", "8192"), ("deduplicate_merge_projection_mode", "'rebuild'")),
 )
 
 # "CPU/RAM per host per interval": metric name first, then host, then time.
@@ -250,6 +270,7 @@ def _create_storage_table(
     message_index = MESSAGE_TEXT_INDEX if ctx.text_index else MESSAGE_TOKENBF_INDEX
     body = [f"    `{col}` {typ}" for col, typ in table.columns]
     body += [f"    INDEX {ix.format(message_index=message_index)}" for ix in table.indexes]
+    body += [f"    PROJECTION {name} ({select})" for name, select in table.projections]
     parts = [
         f"CREATE TABLE IF NOT EXISTS `{ctx.database}`.`{name}`{_on_cluster(ctx)}\n(\n" + ",\n".join(body) + "\n)",
         f"ENGINE = {_engine(table, ctx, zk_path, replica)}",
@@ -277,6 +298,26 @@ def render_create(table: TableDef, ctx: RenderContext) -> list[str]:
             f"ENGINE = Distributed('{ctx.cluster}', '{ctx.database}', '{local_name(table, ctx)}', {table.shard_key})"
         )
     return statements
+
+
+# Table settings a table needs for its projections, set on an existing table before they are added.
+PROJECTION_SETTINGS = ("deduplicate_merge_projection_mode",)
+
+
+def render_add_projections(table: TableDef, ctx: RenderContext, materialize: bool = True) -> list[str]:
+    """Statements giving an existing ``table`` (created before its projections were defined) its table settings
+    and projections, and (``materialize``) building them for the parts it already holds (a background
+    mutation; until it ends, queries read those parts' rows instead). Idempotent."""
+    if not table.projections:
+        return []
+    target = f"`{ctx.database}`.`{local_name(table, ctx)}`{_on_cluster(ctx)}"
+    settings = [f"{k} = {v}" for k, v in table.settings if k in PROJECTION_SETTINGS]
+    out = [f"ALTER TABLE {target} MODIFY SETTING " + ", ".join(settings)] if settings else []
+    for name, select in table.projections:
+        out.append(f"ALTER TABLE {target} ADD PROJECTION IF NOT EXISTS {name} ({select})")
+        if materialize:
+            out.append(f"ALTER TABLE {target} MATERIALIZE PROJECTION {name}")
+    return out
 
 
 def render_database(ctx: RenderContext) -> str:
