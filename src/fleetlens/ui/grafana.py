@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetlens.query import anomalies, business, events, ingest, perf, users
+from fleetlens.query.common import MINUTE_BUCKET, union_over
 from fleetlens.query.trace import EVENT_COLUMNS
 
 PLUGIN = "grafana-clickhouse-datasource"
@@ -72,6 +73,14 @@ class Panel:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+def _one_pass(outer: str, slot: str, branch: str) -> str:
+    """A family's statement that splits its range (whole minutes from the events_1m projection, query/common.py)
+    as one pass over the rows instead: Grafana's ``$__interval`` may be shorter than a minute, so buckets are
+    the families' plain epoch-aligned ``ts`` buckets, and the range is the plain one."""
+    plain = "ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}"
+    return outer.replace(slot, union_over(branch.replace(MINUTE_BUCKET, business.BUCKET.format(ts="ts")), [plain]))
+
+
 def _wrap(columns: str, sql: str, tail: str = "") -> str:
     """``SELECT columns FROM (sql) tail``: picks or derives columns of a family's result."""
     return f"SELECT {columns}\nFROM (\n{sql.strip()}\n)\n{tail}".strip()
@@ -79,11 +88,12 @@ def _wrap(columns: str, sql: str, tail: str = "") -> str:
 
 def _sections() -> list[tuple[str, list[Panel]]]:
     """The dashboard: rows of panels, each panel's SQL derived from the query families."""
-    ingest_sql = grafana_sql(ingest.EVENTS_SQL)
-    totals = grafana_sql(business.TOTALS_SQL)
+    ingest_sql = grafana_sql(_one_pass(ingest.EVENTS_SQL, "{branches}", ingest.EVENTS_BRANCH))
+    totals = grafana_sql(_one_pass(business.TOTALS_SQL, "{branches}", business.TOTALS_BRANCH))
     retries = grafana_sql(business.RETRIES_SQL)
-    durations = grafana_sql(perf.DURATIONS_SQL.replace("<column>", "operation").replace("<filters>", ""), kind="'business'")
-    log_durations = grafana_sql(perf.DURATIONS_SQL.replace("<column>", "event_type").replace("<filters>", ""), kind="'log'")
+    durations_sql = _one_pass(perf.DURATIONS_SQL, "<branches>", perf.DURATIONS_BRANCH).replace("<filters>", "")
+    durations = grafana_sql(durations_sql.replace("<column>", "operation"), kind="'business'")
+    log_durations = grafana_sql(durations_sql.replace("<column>", "event_type"), kind="'log'")
     resources = grafana_sql(perf.RESOURCES_SQL.replace("<group>", "host").replace("<filters>", ""), source="metrics")
     active = grafana_sql(perf.ACTIVE_SQL)
     window_ms = "300000"  # settings.query.users_window_min (5) in ms
