@@ -51,3 +51,19 @@ def test_one_of_three_kafka_brokers_killed(tmp_path):
         rig.close()
     print(result.summary())
     assert result.passed, result.summary()
+
+
+def test_a_server_whose_port_was_taken_while_down_refuses_to_restart(redis_rig):
+    import socket
+
+    server = redis_rig.redis
+    server.kill()
+    with socket.socket() as squatter:  # another run's server took the freed port
+        squatter.bind(("127.0.0.1", server.port))
+        squatter.listen()
+        with pytest.raises(RuntimeError, match="taken by another process"):
+            server.start()
+    server.start()  # free again: back on its old port
+    from fleetlens.sources.redis import connect
+
+    assert connect(server.url).ping()

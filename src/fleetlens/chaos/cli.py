@@ -46,14 +46,17 @@ def sigkill(
     cycles: int = typer.Option(20, "--cycles", help="SIGKILLs while part of the stream is unacknowledged (archive: while the run is unfinished)."),
     events: int = typer.Option(800_000, "--events", help="Events produced before the first kill (archive: spread over its days of history)."),
     mq: str = typer.Option("redis", "--mq", help="redis or kafka."),
+    max_delay: Optional[float] = typer.Option(
+        None, "--max-delay", help="Kill up to this many seconds after the role's first progress (default: 0.4; archive: 1.0)."),
     work_dir: Optional[Path] = _WORK, as_json: bool = _JSON,
 ) -> None:
     """Start the role, SIGKILL it at a random moment after it made progress, again and again; then a clean run, and count."""
     from fleetlens.chaos.roles import role as get_role
     from fleetlens.chaos.scenarios import sigkill_cycles
 
+    delay = {"max_delay_s": max_delay} if max_delay is not None else {}
     with _rig(work_dir, "sigkill", mq) as rig:
-        _report(sigkill_cycles(rig, get_role(role), cycles=cycles, events=events, progress=typer.echo), as_json)
+        _report(sigkill_cycles(rig, get_role(role), cycles=cycles, events=events, progress=typer.echo, **delay), as_json)
 
 
 @chaos_app.command("mq-restart")

@@ -89,16 +89,18 @@ def _finish(rig: Rig, spec: Role, name: str, summary: SimulationSummary, figures
 
 
 def sigkill_cycles(rig: Rig, spec: Role, cycles: int = 20, events: int = 600_000, seed: int = 11,
-                   events_per_message: int = 20, max_delay_s: float = 0.4, rng_seed: int = 5,
+                   events_per_message: int = 20, max_delay_s: float | None = None, rng_seed: int = 5,
                    progress: Callable[[str], None] | None = None) -> Result:
     """Produce ``events``; start the role, SIGKILL it at a random moment after it acknowledged something, ``cycles`` times; then drain.
 
     A kill only counts when part of the stream was still unacknowledged (a kill after the end
     proves nothing); the result fails when fewer than ``cycles`` such kills happened.
     """
-    if spec.history_days:
+    if spec.history_days:  # its own default delay: a batch run's steps take longer than a micro-batch
+        delay = {"max_delay_s": max_delay_s} if max_delay_s is not None else {}
         return batch_sigkill_cycles(rig, spec, cycles, events, seed, events_per_message, rng_seed=rng_seed,
-                                    progress=progress)
+                                    progress=progress, **delay)
+    max_delay_s = 0.4 if max_delay_s is None else max_delay_s
     summary = rig.produce(events, seed, events_per_message, scenarios=spec.traffic)
     rng = random.Random(rng_seed)
     logs = rig.work_dir / f"{spec.name}-sigkill.log"

@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 
 from fleetlens.sources.child_process import ChildProcess
-from fleetlens.sources.redis_server import free_port
+from fleetlens.sources.redis_server import free_port, require_port_free
 
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
@@ -206,6 +206,8 @@ class KafkaBroker(ChildProcess):
     def launch(self) -> None:
         """Format storage if new and start the process without waiting (a cluster starts all nodes first)."""
         libs = fetch_jars(self.version)
+        for port in (self.port, self.controller_port):
+            require_port_free(port, what=f"Kafka broker {self.node_id}")
         config = self._write_config()
         self._format(libs, config)
         cmd = self._java(libs, "kafka.Kafka", str(config), jvm=[f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC"])

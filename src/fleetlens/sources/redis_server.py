@@ -46,6 +46,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def require_port_free(port: int, host: str = "127.0.0.1", what: str = "server") -> None:
+    """Raise when something holds ``host:port`` (bound as a server would bind it, SO_REUSEADDR).
+
+    A server restarted after a crash must come back on its old port, where its clients look for
+    it; on a machine where other runs also take free ports, that port can be taken meanwhile, and a
+    readiness probe would then talk to the wrong server.
+    """
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise RuntimeError(f"cannot start the {what} on {host}:{port}: the port is taken by another process "
+                               f"({exc.strerror}); it must come back on its old port") from None
+
+
 class RedisServer(ChildProcess):
     """One Redis-protocol server process on loopback with its data in ``data_dir``."""
 
@@ -66,6 +82,7 @@ class RedisServer(ChildProcess):
     def start(self, timeout_s: float = 10.0) -> "RedisServer":
         """Start the server and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        require_port_free(self.port, self.host, "Redis-protocol server")
         args = [
             self.executable,
             "--port", str(self.port),
