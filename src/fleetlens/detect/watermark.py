@@ -3,8 +3,11 @@
 Each stream (Redis) or partition (Kafka) moves forward on its own: a consumer draining a
 backlog of several partitions sees event time jump back and forth between them. The watermark is
 the minimum over the partitions of the newest event time seen, minus the allowed lateness; a
-partition that has been silent for ``idle_s`` (wall clock) stops holding it back. Windows ending
-at or before the watermark are complete; events older than it are late.
+partition that has been silent for ``idle_s`` (wall clock) stops holding it back. When every
+partition is silent and the newest event time is close to the wall clock (live traffic, not a
+replay of old data), the watermark follows the wall clock instead: a fleet that stops sending
+altogether still closes its windows (traffic_drop sees the empty minutes, alerts resolve).
+Windows ending at or before the watermark are complete; events older than it are late.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import time
 
 NEVER = -(2**62)
+LIVE_SKEW_MS = 300_000  # newest event time within this of the wall clock: the data is live
 
 
 class Watermarks:
@@ -33,8 +37,15 @@ class Watermarks:
         """Event time up to which every window is complete (NEVER before any event)."""
         now = time.monotonic()
         active = [t for p, t in self._newest.items() if now - self._seen_at.get(p, now) < self.idle_s]
-        newest = active or list(self._newest.values())
-        return min(newest) - self.allowed_lateness_ms if newest else NEVER
+        if active:
+            return min(active) - self.allowed_lateness_ms
+        if not self._newest:
+            return NEVER
+        newest = max(self._newest.values())
+        wall_ms = int(time.time() * 1000)
+        if abs(wall_ms - newest) < LIVE_SKEW_MS:  # all silent, live data: follow the wall clock
+            return max(newest, wall_ms - int(self.idle_s * 1000)) - self.allowed_lateness_ms
+        return min(self._newest.values()) - self.allowed_lateness_ms
 
     def newest_by_partition(self) -> dict[str, int]:
         """The newest event time seen per partition."""
