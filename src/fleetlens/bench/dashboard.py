@@ -78,7 +78,7 @@ def run_dashboard_bench(settings: Settings, data_dir: Path, events: int, rate: f
     from fleetlens.api.server import serve_in_thread
     from fleetlens.store.client import EmbeddedStore
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=200)
     held = ensure_store(data_dir, events, rate, console)
     settings = settings.model_copy(update={"data_dir": data_dir, "auth": settings.auth.model_copy(update={"enabled": False})})
     store = EmbeddedStore(data_dir / "chdb", "fleetlens")
