@@ -32,6 +32,20 @@ def _report(result, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
+def _role(name: str, counted_only: bool = True):
+    """The registered role, as a usage error when unknown. Only ``sigkill`` takes roles judged
+    against a clean run (detect) or batch roles (archive); the others count events."""
+    from fleetlens.chaos.roles import role
+
+    try:
+        spec = role(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--role") from None
+    if counted_only and (spec.reference_env is not None or spec.history_days):
+        raise typer.BadParameter(f"{name!r} is only for `fleetlens chaos sigkill`; here: ingest", param_hint="--role")
+    return spec
+
+
 def _rig(work_dir: Optional[Path], name: str, mq: str = "redis", brokers: int = 1):
     from fleetlens.chaos.rig import Rig
     from fleetlens.chaos.scenarios import run_dir
@@ -51,12 +65,12 @@ def sigkill(
     work_dir: Optional[Path] = _WORK, as_json: bool = _JSON,
 ) -> None:
     """Start the role, SIGKILL it at a random moment after it made progress, again and again; then a clean run, and count."""
-    from fleetlens.chaos.roles import role as get_role
     from fleetlens.chaos.scenarios import sigkill_cycles
 
     delay = {"max_delay_s": max_delay} if max_delay is not None else {}
+    spec = _role(role, counted_only=False)
     with _rig(work_dir, "sigkill", mq) as rig:
-        _report(sigkill_cycles(rig, get_role(role), cycles=cycles, events=events, progress=typer.echo, **delay), as_json)
+        _report(sigkill_cycles(rig, spec, cycles=cycles, events=events, progress=typer.echo, **delay), as_json)
 
 
 @chaos_app.command("mq-restart")
@@ -70,12 +84,12 @@ def mq_restart(
 ) -> None:
     """SIGKILL the MQ server mid-stream, keep it down, restart it: the role must catch up by itself."""
     from fleetlens.chaos import scenarios
-    from fleetlens.chaos.roles import role as get_role
 
+    spec = _role(role)
     with _rig(work_dir, f"{mq}-restart", mq) as rig:
         fault = (lambda: scenarios.redis_restart(rig, down)) if mq == "redis" else (lambda: scenarios.kafka_restart(rig, down))
         name = "Redis-protocol server SIGKILLed and restarted" if mq == "redis" else "Kafka broker SIGKILLed and restarted"
-        _report(scenarios.mq_fault(rig, get_role(role), name, fault, events=events, rate=rate, progress=typer.echo), as_json)
+        _report(scenarios.mq_fault(rig, spec, name, fault, events=events, rate=rate, progress=typer.echo), as_json)
 
 
 @chaos_app.command("broker-down")
@@ -88,10 +102,10 @@ def broker_down(
 ) -> None:
     """In a Kafka cluster on loopback, SIGKILL the leader of partition 0 mid-stream; it stays down."""
     from fleetlens.chaos import scenarios
-    from fleetlens.chaos.roles import role as get_role
 
+    spec = _role(role)
     with _rig(work_dir, "broker-down", "kafka", brokers) as rig:
-        _report(scenarios.mq_fault(rig, get_role(role), f"one of {brokers} Kafka brokers SIGKILLed",
+        _report(scenarios.mq_fault(rig, spec, f"one of {brokers} Kafka brokers SIGKILLed",
                                    lambda: scenarios.kafka_leader_down(rig), events=events, rate=rate,
                                    progress=typer.echo), as_json)
 
@@ -118,11 +132,11 @@ def overload(
     work_dir: Optional[Path] = _WORK, as_json: bool = _JSON,
 ) -> None:
     """Producers at FACTOR × the sustainable rate: peak RSS stays under the memory bound, lag grows, then drains."""
-    from fleetlens.chaos.roles import role as get_role
     from fleetlens.chaos.scenarios import overload as run
 
+    spec = _role(role)
     with _rig(work_dir, "overload") as rig:
-        _report(run(rig, get_role(role), seconds=seconds, factor=factor, cpus=cpus, progress=typer.echo), as_json)
+        _report(run(rig, spec, seconds=seconds, factor=factor, cpus=cpus, progress=typer.echo), as_json)
 
 
 @chaos_app.command("hostile")
