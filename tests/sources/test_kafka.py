@@ -146,3 +146,20 @@ def test_a_message_without_value_becomes_a_dead_letter(kafka, topic):
     (letter,) = delivery.malformed
     assert letter.field == "payload" and "no value" in letter.reason and letter.position == str(delivery.positions[0])
     src.close()
+
+
+def test_one_read_stops_at_the_byte_budget_whatever_the_message_count(kafka, topic):
+    body = b"x" * 10_000
+    KafkaSink(kafka).send(topic, [b"%02d" % i + body for i in range(40)], ["k"] * 40)  # one partition
+    src = source(kafka.model_copy(update={"read_bytes": 35_000}), topic)
+    reads = []
+    for _ in range(200):
+        deliveries = src.read(10_000, 0.1)
+        if deliveries:
+            reads.append(payloads(deliveries))
+        if sum(len(r) for r in reads) >= 40:
+            break
+    # The budget is checked between consume calls sized by the mean message size: one message over at most.
+    assert max(len(r) for r in reads) <= 4
+    assert [p[:2] for r in reads for p in r] == [b"%02d" % i for i in range(40)]
+    src.close()

@@ -285,7 +285,7 @@ class KafkaSource:
             if self._message_bytes:
                 ask = min(ask, max(1, int((budget - size) / self._message_bytes)))
             else:
-                ask = min(ask, 16)
+                ask = 1  # size unknown yet: one message, then the budget decides
             chunk = self._consumer.consume(ask, wait)
             if not chunk:
                 break
