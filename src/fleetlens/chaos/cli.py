@@ -61,7 +61,7 @@ def sigkill(
     events: int = typer.Option(800_000, "--events", help="Events produced before the first kill (archive: spread over its days of history)."),
     mq: str = typer.Option("redis", "--mq", help="redis or kafka."),
     max_delay: Optional[float] = typer.Option(
-        None, "--max-delay", help="Kill up to this many seconds after the role's first progress (default: 0.4; archive: 1.0)."),
+        None, "--max-delay", help="Kill up to this many seconds after the role's first progress (default: 0.4; archive: 0.5)."),
     work_dir: Optional[Path] = _WORK, as_json: bool = _JSON,
 ) -> None:
     """Start the role, SIGKILL it at a random moment after it made progress, again and again; then a clean run, and count."""

@@ -148,7 +148,7 @@ ROLES: dict[str, Role] = {
         group="",
         count=count_archive,
         expected=lambda summary: summary.events,
-        history_days=45,  # 44 days × 2 tables to archive: one run takes long enough for 20 kills mid-run
+        history_days=60,  # 59 days × 2 tables to archive: a run lasts long enough for 20 kills mid-run
     ),
 }
 

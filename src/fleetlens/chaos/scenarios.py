@@ -141,7 +141,7 @@ METRICS_EVERY_S = 900.0  # history for a batch role: sparse metrics, or they out
 
 
 def batch_sigkill_cycles(rig: Rig, spec: Role, cycles: int = 20, events: int = 800_000, seed: int = 11,
-                         events_per_message: int = 20, max_delay_s: float = 1.0, rng_seed: int = 5,
+                         events_per_message: int = 20, max_delay_s: float = 0.5, rng_seed: int = 5,
                          progress: Callable[[str], None] | None = None) -> Result:
     """A batch role (the archiver) over ``spec.history_days`` days of stored traffic, SIGKILLed mid-run ``cycles`` times; then a clean run.
 
