@@ -6,9 +6,10 @@ acknowledgements show progress, and a ``count`` that reads what it produced from
 directory after it stopped. What a role must produce is either derived from the traffic
 (``expected``: ingest stores every event) or, where it is not a count of the input (the detector's
 alerts), what the same role produced from the same stream in a clean run without kills
-(``reference_env``): then ``count`` also returns the keys, and lost/duplicated compare key sets. ``count`` runs in a fresh process (``python -m
-fleetlens.chaos.roles count <role> <data_dir>``): the embedded store belongs to one process at a
-time, and the harness itself never opens it.
+(``reference_env``): then ``count`` also returns the keys, and lost/duplicated compare key sets.
+A batch role (the archiver, ``history_days``) works on stored history instead of a stream.
+``count`` runs in a fresh process (``python -m fleetlens.chaos.roles count <role> <data_dir>``):
+the embedded store belongs to one process at a time, and the harness itself never opens it.
 """
 
 from __future__ import annotations
