@@ -109,12 +109,21 @@ def runtime(path: Path, ctx: RenderContext) -> dict:
         })
         store.insert_arrow("events", batch, settings=CLUSTER_INSERT_SETTINGS)
         store.insert_arrow("events", batch.slice(0, 500), settings=CLUSTER_INSERT_SETTINGS)  # a redelivery
-        return {
+        out = {
             "distributed_count": store.query_scalar("SELECT count() FROM events FINAL"),
             "local_count": store.query_scalar("SELECT count() FROM events_local FINAL"),
             "action_index": store.query_scalar("SELECT count() FROM action_index"),
             "shard_rows": shard_rows(store, "local1"),
         }
+        # the ingest overview through the Distributed table: whole minutes from events_local's events_1m
+        # projection (rebuilt by the merge that collapses the redelivery), the partial ends from rows
+        from fleetlens.query.common import from_ms
+        from fleetlens.query.ingest import ingest_overview
+
+        store.command("OPTIMIZE TABLE events_local FINAL")
+        overview = ingest_overview(store, start=from_ms(1_795_000_000_500), end=from_ms(1_795_003_000_500), interval="5m")
+        out["overview_events"] = overview.meta["totals"]["events"]
+        return out
     finally:
         store.close()
 

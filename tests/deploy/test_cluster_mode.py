@@ -84,6 +84,7 @@ def test_store_inserts_and_status_over_distributed_tables(chdb_result: dict) -> 
     rt = chdb_result["runtime"]
     assert rt["distributed_count"] == 3000 and rt["local_count"] == 3000  # the redelivered 500 collapse (FINAL)
     assert rt["action_index"] >= 100  # the materialized view on events_local filled action_index_local
+    assert rt["overview_events"] == 2999  # ts = base + i s, i = 1 … 2999 inside [base + 0.5 s, base + 3000.5 s)
     rows = {r["table"]: r for r in rt["shard_rows"]}
     assert rows["events_local"]["rows"] == 3500 and rows["events_local"]["shard"] == "1" and rows["events_local"]["answered"]
 
