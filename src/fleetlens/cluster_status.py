@@ -76,7 +76,7 @@ def kafka_partitions(settings: Settings, groups: Sequence[str], timeout_s: float
     """
     from confluent_kafka import Consumer, TopicPartition
 
-    from fleetlens.sources.kafka import client_config
+    from fleetlens.sources.kafka import client_config, committed_offsets
 
     consumers = {g: Consumer({**client_config(settings.kafka), "group.id": g, "enable.auto.commit": False}) for g in groups}
     try:
@@ -89,7 +89,7 @@ def kafka_partitions(settings: Settings, groups: Sequence[str], timeout_s: float
                 out.append({"topic": topic, "partition": None, "error": str(meta.error) if meta else "no such topic"})
                 continue
             tps = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-            committed = {g: {tp.partition: tp.offset for tp in _committed(c, tps, timeout_s)} for g, c in consumers.items()}
+            committed = {g: {tp.partition: tp.offset for tp in committed_offsets(c, tps, timeout_s)} for g, c in consumers.items()}
             for tp in tps:
                 pm = meta.partitions[tp.partition]
                 low, high = probe.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
@@ -108,23 +108,3 @@ def kafka_partitions(settings: Settings, groups: Sequence[str], timeout_s: float
             c.close()
         if not consumers:
             probe.close()
-
-
-def _committed(consumer: Any, tps: list[Any], timeout_s: float) -> list[Any]:
-    """The group's committed offsets, retrying while the group coordinator moves or loads (retriable)."""
-    import time
-
-    from confluent_kafka import KafkaError, KafkaException
-
-    # A fresh or just-failed-over coordinator answers NOT_COORDINATOR / LOAD_IN_PROGRESS for a while;
-    # librdkafka does not always flag those retriable.
-    moving = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE}
-    deadline = time.monotonic() + 3 * timeout_s
-    while True:
-        try:
-            return consumer.committed(tps, timeout=timeout_s)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if not (error.retriable() or error.code() in moving) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)

@@ -32,12 +32,14 @@ def test_restart_on_kafka_replays_up_to_the_committed_offsets_and_alerts_once(ka
         first = Detector(settings, store)
         first.run(until_idle_s=5)
         assert first.stats.events == len(first_part)
+        assert first.stats.late_events == 0  # a backlog over 3 partitions: none read ahead makes another's late
         second_part = events[split:]
         sink.send(topic, encode_messages(second_part, 50), message_keys(second_part, 50))
         second = Detector(settings, store)
         second.run(until_idle_s=5)
         assert second.stats.replayed_messages > 0  # the windows were rebuilt from the topic...
         assert second.stats.events > len(second_part)  # the re-read events, then the new ones
+        assert second.stats.late_events == 0
         stored = _alerts(store)
     finally:
         sink.close()

@@ -137,6 +137,7 @@ class Detector:
         if self.store is not None:
             self.manager.load(load_alerts(self.store, self.engine.horizon_ms + int(self.rules.cooldown_s * 1000)))
         replay = open_replay(self.settings, d.group, min(self.engine.horizon_ms, d.replay_max_s * 1000) if d.replay else 0)
+        self.engine.watermarks.expect(replay.partitions())
         for delivery in replay.deliveries():
             self.stats.replayed_messages += len(delivery)
             self._process([delivery])
@@ -162,6 +163,7 @@ class Detector:
                 if item is _DONE:
                     break
                 batch, tables, started = item  # type: ignore[misc]
+                self.engine.watermarks.expect(self._partitions())
                 self._evaluate(tables)
                 self.source.ack(batch)
                 self.stats.last_batch_s = time.monotonic() - started
@@ -209,6 +211,12 @@ class Detector:
                 except queue.Full:
                     if halt.is_set():
                         return
+
+    def _partitions(self) -> list[str]:
+        try:
+            return self.source.partitions() if self.source is not None else []
+        except Exception:  # noqa: BLE001 - an unknown assignment only means no partition is waited for
+            return []
 
     def _read_batch(self, stop: threading.Event) -> tuple[list[Delivery], float]:
         d = self.settings.detect

@@ -13,6 +13,7 @@ Windows ending at or before the watermark are complete; events older than it are
 from __future__ import annotations
 
 import time
+from typing import Iterable
 
 NEVER = -(2**62)
 LIVE_SKEW_MS = 300_000  # newest event time within this of the wall clock: the data is live
@@ -27,6 +28,13 @@ class Watermarks:
         self._newest: dict[str, int] = {}
         self._seen_at: dict[str, float] = {}
 
+    def expect(self, partitions: Iterable[str]) -> None:
+        """The partitions this consumer reads. One not heard from yet holds the watermark back for ``idle_s``:
+        a consumer catching up on a backlog may get one partition's messages long before another's."""
+        now = time.monotonic()
+        for partition in partitions:
+            self._seen_at.setdefault(partition, now)
+
     def observe(self, partition: str, newest_ms: int | None) -> None:
         """Record that ``partition`` delivered events up to ``newest_ms`` (None: nothing new)."""
         self._seen_at[partition] = time.monotonic()
@@ -36,6 +44,8 @@ class Watermarks:
     def watermark(self) -> int:
         """Event time up to which every window is complete (NEVER before any event)."""
         now = time.monotonic()
+        if any(p not in self._newest and now - at < self.idle_s for p, at in self._seen_at.items()):
+            return NEVER  # an expected partition has delivered nothing yet
         active = [t for p, t in self._newest.items() if now - self._seen_at.get(p, now) < self.idle_s]
         if active:
             return min(active) - self.allowed_lateness_ms

@@ -96,6 +96,10 @@ class Source(Protocol):
         """The group's lag now."""
         ...
 
+    def partitions(self) -> list[str]:
+        """``stream/partition`` names this consumer reads now (Redis: ``stream/0``; Kafka: its assignment)."""
+        ...
+
     def close(self) -> None:
         """Release connections; unacknowledged messages stay pending for redelivery."""
         ...

@@ -110,6 +110,22 @@ def ensure_topics(settings: KafkaSettings, topics: Sequence[str], timeout_s: flo
         time.sleep(0.1)
 
 
+def committed_offsets(consumer: Consumer, tps: list[TopicPartition], timeout_s: float) -> list[TopicPartition]:
+    """The group's committed offsets, retrying while the group coordinator moves or loads (retriable)."""
+    # A fresh or just-failed-over coordinator answers NOT_COORDINATOR / LOAD_IN_PROGRESS for a while;
+    # librdkafka does not always flag those retriable.
+    moving = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE}
+    deadline = time.monotonic() + 3 * timeout_s
+    while True:
+        try:
+            return consumer.committed(tps, timeout=timeout_s)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not (error.retriable() or error.code() in moving) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 class _DeliveryErrors:
     """Collects failed delivery reports of a producer (only failures are reported)."""
 
@@ -345,6 +361,10 @@ class KafkaSource:
             ]
             self._dlq.produce(self.dlq_topic, letter.raw, key=letter.event_id or None, headers=headers)
         _flush(self._dlq, self._dlq_errors, "dead letters")
+
+    def partitions(self) -> list[str]:
+        """The partitions assigned to this consumer now, as ``topic/partition``."""
+        return [f"{t}/{p}" for t, p in self.leases.owned()]
 
     def lag(self) -> Lag:
         """Per ``topic/partition``: messages not yet read by the group and read but not yet committed.

@@ -38,7 +38,7 @@ class GroupLagProbe:
     def _kafka_lag(self) -> int | None:
         from confluent_kafka import Consumer, TopicPartition
 
-        from fleetlens.sources.kafka import client_config
+        from fleetlens.sources.kafka import client_config, committed_offsets
 
         if self._consumer is None:
             self._consumer = Consumer({**client_config(self.settings.kafka), "group.id": self.group,
@@ -47,7 +47,7 @@ class GroupLagProbe:
         partitions = [TopicPartition(t, p) for t in self.settings.streams if t in metadata.topics
                       for p in metadata.topics[t].partitions]
         total, found = 0, False
-        for tp in self._consumer.committed(partitions, timeout=5):
+        for tp in committed_offsets(self._consumer, partitions, 5):
             low, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
             if tp.offset >= 0:
                 found = True

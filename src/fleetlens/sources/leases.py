@@ -81,6 +81,11 @@ class PartitionLeases:
         """The epoch to stamp on messages read from ``key`` now; None when they must be dropped."""
         return None if key in self._revoking else self._owned.get(key)
 
+    def owned(self) -> list[Key]:
+        """The partitions assigned now."""
+        with self._cond:
+            return list(self._owned)
+
     def owns(self, key: Key) -> bool:
         """True while ``key`` is assigned to this consumer."""
         return key in self._owned

@@ -275,6 +275,10 @@ class RedisStreamSource:
                     lag.pending[stream] = int(info["pending"])
         return lag
 
+    def partitions(self) -> list[str]:
+        """Every stream, as ``stream/0`` (a consumer of a group may get entries of any of them)."""
+        return [f"{stream}/0" for stream in self.streams]
+
     def trim(self) -> int:
         """Drop entries every group has acknowledged and that are older than ``retain_s``; returns how many."""
         removed = 0

@@ -30,6 +30,10 @@ class Replay:
         """``delivery`` without the entries the replay covered, and the positions it removed (to acknowledge)."""
         return delivery, []
 
+    def partitions(self) -> list[str]:
+        """``stream/partition`` names the replay reads."""
+        return []
+
 
 class RedisReplay(Replay):
     """XRANGE from ``last-delivered-id - horizon`` to the group's last-delivered-id, per stream."""
@@ -49,6 +53,9 @@ class RedisReplay(Replay):
                     self.ends[stream] = _id_key(last)
                     start = max(0, _id_key(last)[0] - horizon_ms)
                     self.ranges.append((stream, f"{start}-0", last))
+
+    def partitions(self) -> list[str]:
+        return [f"{stream}/0" for stream, _start, _end in self.ranges]
 
     def deliveries(self) -> Iterator[Delivery]:
         for stream, start, end in self.ranges:
@@ -83,7 +90,7 @@ class KafkaReplay(Replay):
     def __init__(self, settings: Settings, group: str, horizon_ms: int):
         from confluent_kafka import Consumer, TopicPartition
 
-        from fleetlens.sources.kafka import client_config
+        from fleetlens.sources.kafka import client_config, committed_offsets
 
         self.settings = settings
         self._tp = TopicPartition
@@ -92,12 +99,15 @@ class KafkaReplay(Replay):
         metadata = self.consumer.list_topics(timeout=10)
         partitions = [TopicPartition(t, p) for t in settings.streams if t in metadata.topics
                       for p in metadata.topics[t].partitions]
-        committed = self.consumer.committed(partitions, timeout=10) if partitions else []
+        committed = committed_offsets(self.consumer, partitions, 10) if partitions else []
         self.ends = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
         since = int(time.time() * 1000) - horizon_ms
         starts = self.consumer.offsets_for_times([TopicPartition(t, p, since) for (t, p) in self.ends], timeout=10) if self.ends else []
         self.starts = {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else self.ends[(tp.topic, tp.partition)])
                        for tp in starts}
+
+    def partitions(self) -> list[str]:
+        return [f"{t}/{p}" for (t, p), s in self.starts.items() if s < self.ends[(t, p)]]
 
     def deliveries(self) -> Iterator[Delivery]:
         todo = {k: (s, self.ends[k]) for k, s in self.starts.items() if s < self.ends[k]}
