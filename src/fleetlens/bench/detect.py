@@ -8,7 +8,8 @@
 3. **Alert latency**: with the simulator writing live traffic, an instant-rule trigger (an
    ``error`` log of event_type ``crash``) and a windowed-rule trigger (three users' retries failing
    on one provider) are written again and again; latency is from just before the MQ write of the
-   triggering message to the moment the alert sink received the alert.
+   triggering message to the moment the alert sink received the alert. Count rules fire once the
+   crossing event is final (the allowed lateness after it), well before the window closes.
 """
 
 from __future__ import annotations
@@ -156,13 +157,19 @@ def alert_latency(samples: int, workdir: Path, rate: float = 2000.0) -> dict[str
                 t0 = time.time()
                 sink.send("fleet.events", [payload])
                 with arrived:
-                    arrived.wait_for(lambda: key in got, timeout=10)
+                    arrived.wait_for(lambda: key in got, timeout=settings.detect.idle_s + 30)
                 if key in got:
                     latencies.append(got[key] - t0)
                 time.sleep(0.2)
             latencies.sort()
             result[name] = {"samples": len(latencies), "p50_s": _q(latencies, 0.5), "p99_s": _q(latencies, 0.99),
                             "missed": samples - len(latencies)}
+            if name.startswith("windowed"):
+                # count rules fire once the crossing event is final (watermark = newest - allowed lateness);
+                # the window itself closes `window_s` later still
+                lateness = detector.rules.allowed_lateness_s
+                result[name] |= {"allowed_lateness_s": lateness, "p99_after_final_s": _q(latencies, 0.99) - lateness,
+                                 "window_s": detector.rules.payment_failures_same_provider.window_s}
         stop.set()
         runner.join(timeout=30)
         client.close()
@@ -214,6 +221,9 @@ def print_detect_bench(events: int, e2e_events: int, batch: int, rounds: int, sa
         console.print(f"[bold]alert latency[/] ({samples} triggers per rule, live traffic at 2,000 events/s)…")
         latency = alert_latency(samples, work)
         for name, figures in latency.items():
+            extra = (f"  (fires once the event is final: p99 {figures['p99_after_final_s'] * 1000:,.0f} ms after the "
+                     f"{figures['allowed_lateness_s']:g} s lateness; the {figures['window_s']} s window closes later)"
+                     if "p99_after_final_s" in figures else "")
             console.print(f"  {name}: p50 {figures['p50_s'] * 1000:,.0f} ms  p99 {figures['p99_s'] * 1000:,.0f} ms  "
-                          f"missed {figures['missed']}")
+                          f"missed {figures['missed']}{extra}")
     console.print_json(orjson.dumps({"engine": engine, "end_to_end": e2e, "latency": latency}).decode())

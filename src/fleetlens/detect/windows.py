@@ -67,3 +67,32 @@ class Fired:
     def prune(self, watermark_ms: int) -> None:
         """Forget windows that ended at or before the watermark."""
         self._seen = {k: None for k in self._seen if k[1] + self.size_ms > watermark_ms}
+
+
+class Pending:
+    """Rows held until the watermark makes them final, then released in event-time order.
+
+    Rules that count over final rows only decide the same way whatever order the partitions'
+    events arrive in: which window crosses a threshold first, hence the alert id, is then a
+    function of the events, not of the delivery (the cost: the allowed lateness of delay).
+    """
+
+    def __init__(self) -> None:
+        self._frames: list[pl.DataFrame] = []
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Hold ``rows`` (they need a ``ts`` column)."""
+        if rows.height:
+            self._frames.append(rows)
+
+    def release(self, watermark_ms: int) -> pl.DataFrame | None:
+        """The held rows older than the watermark, sorted by ``ts`` (and ``event_id`` when present); None if none."""
+        if not self._frames:
+            return None
+        held = pl.concat(self._frames) if len(self._frames) > 1 else self._frames[0]
+        final = held.filter(pl.col("ts") < watermark_ms)
+        rest = held.filter(pl.col("ts") >= watermark_ms)
+        self._frames = [rest] if rest.height else []
+        if final.height == 0:
+            return None
+        return final.sort(["ts", "event_id"] if "event_id" in final.columns else ["ts"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+import bisect
 
 import polars as pl
 
@@ -31,14 +31,16 @@ class ErrorLogRule(Rule):
 class ProviderErrorStreakRule(Rule):
     """``provider_error_streak``: N payment attempts in a row (event-time order) fail on one provider.
 
-    Attempts are buffered per provider for the allowed lateness, sorted by event time, so a late
-    success between failures still breaks the streak when it arrives in time.
+    Attempts are buffered per provider and streaks are counted over those the watermark has made
+    final (older than it), in (ts, event_id) order: every consumer of the stream, whatever order
+    its partitions arrive in, sees the same streaks with the same first failure, hence the same alert
+    id. The price is the allowed lateness: the alert comes that long after the N-th failure.
     """
 
     def __init__(self, name, config, allowed_lateness_ms):
         super().__init__(name, config, allowed_lateness_ms)
-        self._attempts: dict[str, deque[tuple[int, bool, str]]] = {}
-        self._fired: dict[str, int] = {}  # provider -> start of the streak that fired last
+        self._attempts: dict[str, list[tuple[int, str, bool]]] = {}  # provider -> (ts, event_id, failed)
+        self._fired: set[tuple[str, int]] = set()  # (provider, first failure ts)
 
     @property
     def horizon_ms(self) -> int:
@@ -46,35 +48,34 @@ class ProviderErrorStreakRule(Rule):
 
     def observe(self, frame: Frame, watermark_ms: int) -> list[Hit]:
         rows = frame.events.filter(pl.col("operation") == "payment_attempt").select(
-            "provider", "ts", (pl.col("outcome") == "failure") & pl.col("error_code").is_in(self.config.error_codes), "event_id"
+            "provider", "ts", "event_id",
+            (pl.col("outcome") == "failure") & pl.col("error_code").is_in(self.config.error_codes),
         )
-        if rows.height == 0:
-            return []
-        hits = []
         for (provider,), group in rows.group_by("provider"):
-            buf = self._attempts.setdefault(provider, deque())
-            buf.extend(group.iter_rows())
-            ordered = sorted(buf, key=lambda r: r[1])
-            hits += self._streaks(provider, ordered)
-        return hits
-
-    def _streaks(self, provider: str, ordered: list[tuple[str, int, bool, str]]) -> list[Hit]:
-        hits, run = [], []
-        for row in ordered:
-            if not row[2]:
-                run = []
-                continue
-            run.append(row)
-            start = run[0][1]
-            if len(run) == self.config.streak and self._fired.get(provider) != start:
-                self._fired[provider] = start
-                hits.append(self.hit(provider, start, row[1] + 1, row[1], failed_attempts=len(run),
-                                     event_ids=[r[3] for r in run]))
-        return hits
+            self._attempts.setdefault(provider, []).extend(group.select(pl.exclude("provider")).iter_rows())
+        return []
 
     def advance(self, watermark_ms: int) -> list[Hit]:
-        keep_from = watermark_ms - 60_000  # keep a minute of settled attempts: streaks can span it
-        for provider, buf in self._attempts.items():
-            if buf and min(r[1] for r in buf) < keep_from:
-                self._attempts[provider] = deque(r for r in buf if r[1] >= keep_from)
-        return []
+        hits: list[Hit] = []
+        keep_from = watermark_ms - 60_000
+        for provider, rows in self._attempts.items():
+            rows.sort()
+            final = bisect.bisect_left(rows, (watermark_ms,))
+            run: list[tuple[int, str, bool]] = []
+            boundary = 0  # index of the last success older than keep_from: everything before it is settled
+            for i in range(final):
+                row = rows[i]
+                if not row[2]:
+                    run = []
+                    if row[0] < keep_from:
+                        boundary = i
+                    continue
+                run.append(row)
+                if len(run) == self.config.streak and (provider, run[0][0]) not in self._fired:
+                    self._fired.add((provider, run[0][0]))
+                    hits.append(self.hit(provider, run[0][0], row[0] + 1, row[0], failed_attempts=len(run),
+                                         event_ids=[r[1] for r in run]))
+            if boundary:
+                del rows[:boundary]
+        self._fired = {f for f in self._fired if f[1] >= keep_from - 3_600_000}
+        return hits

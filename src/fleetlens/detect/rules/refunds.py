@@ -7,13 +7,15 @@ import polars as pl
 from fleetlens.detect.frame import Frame
 from fleetlens.detect.hits import Hit
 from fleetlens.detect.rules.base import Rule
-from fleetlens.detect.windows import Fired, WindowCounts
+from fleetlens.detect.windows import Fired, Pending, WindowCounts
 
 
 class RefundCyclesRule(Rule):
     """Counts buy→refund cycles (a successful buy, then a refund of the same order by the same user) per user.
 
     Each order counts once however often its events are delivered, so re-reads never inflate it.
+    Buys and refunds are taken in event-time order once final (``windows.Pending``), so a refund
+    read before its buy (another partition) still pairs, and every consumer counts the same.
     """
 
     def __init__(self, name, config, allowed_lateness_ms):
@@ -24,15 +26,18 @@ class RefundCyclesRule(Rule):
         self.cycles = WindowCounts(["user_id"], size)
         self.fired = Fired(size)
         self.pair_ms = config.pair_within_s * 1000
+        self.pending = Pending()
 
     @property
     def horizon_ms(self) -> int:
         return self.pair_ms + self.cycles.size_ms
 
     def observe(self, frame: Frame, watermark_ms: int) -> list[Hit]:
-        ev = frame.events.filter(pl.col("operation").is_in(["buy", "refund"]) & (pl.col("order_id") != ""))
-        if ev.height == 0:
-            return []
+        self.pending.add(frame.events.filter(pl.col("operation").is_in(["buy", "refund"]) & (pl.col("order_id") != ""))
+                         .select("ts", "event_id", "operation", "outcome", "order_id", "user_id"))
+        return []
+
+    def _pair(self, ev: pl.DataFrame) -> list[Hit]:
         buys = ev.filter((pl.col("operation") == "buy") & (pl.col("outcome") == "success"))
         if buys.height:
             self.buys = pl.concat([self.buys, buys.select("order_id", "user_id", pl.col("ts").alias("buy_ts"))]).unique(
@@ -61,11 +66,13 @@ class RefundCyclesRule(Rule):
         return hits
 
     def advance(self, watermark_ms: int) -> list[Hit]:
-        self.cycles.prune(watermark_ms)
-        self.fired.prune(watermark_ms)
+        final = self.pending.release(watermark_ms)
+        hits = self._pair(final) if final is not None else []
+        self.cycles.prune(watermark_ms - self.allowed_lateness_ms)
+        self.fired.prune(watermark_ms - self.allowed_lateness_ms)
         if self.buys.height:
             old = self.buys.filter(pl.col("buy_ts") + self.pair_ms <= watermark_ms)
             if old.height:
                 self.buys = self.buys.filter(pl.col("buy_ts") + self.pair_ms > watermark_ms)
                 self.paired.difference_update(old["order_id"].to_list())
-        return []
+        return hits

@@ -1,4 +1,9 @@
-"""Count rules over sliding (hopping) event-time windows; they fire as soon as a count crosses its threshold."""
+"""Count rules over sliding (hopping) event-time windows.
+
+They count rows the watermark has made final (``windows.Pending``) and fire as soon as a count
+over those crosses its threshold — the allowed lateness after the crossing event, long before the
+window closes — so the first window to cross, and the alert id, are the same for every consumer.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import polars as pl
 from fleetlens.detect.frame import Frame
 from fleetlens.detect.hits import Hit
 from fleetlens.detect.rules.base import SAMPLE_IDS, Rule
-from fleetlens.detect.windows import Fired, WindowCounts
+from fleetlens.detect.windows import Fired, Pending, WindowCounts
 
 
 class PaymentFailuresRule(Rule):
@@ -22,6 +27,7 @@ class PaymentFailuresRule(Rule):
         size = config.window_s * 1000
         self.counts = WindowCounts(["provider", "user_id", "action_id"], size)
         self.fired = Fired(size)
+        self.pending = Pending()
         self._samples: dict[str, list[str]] = {}
 
     @property
@@ -29,12 +35,13 @@ class PaymentFailuresRule(Rule):
         return self.counts.size_ms + self.allowed_lateness_ms
 
     def observe(self, frame: Frame, watermark_ms: int) -> list[Hit]:
-        failed = frame.events.filter(
+        self.pending.add(frame.events.filter(
             (pl.col("operation") == "payment_attempt") & (pl.col("outcome") == "failure")
             & pl.col("error_code").is_in(self.config.error_codes)
-        )
-        if failed.height == 0:
-            return []
+        ).select("ts", "provider", "user_id", "action_id", "event_id"))
+        return []
+
+    def _count(self, failed: pl.DataFrame) -> list[Hit]:
         for provider, ids in failed.group_by("provider").agg(pl.col("event_id").head(SAMPLE_IDS)).iter_rows():
             self._samples[provider] = (self._samples.get(provider, []) + ids)[-SAMPLE_IDS:]
         touched = self.counts.add(failed.select("ts", "provider", "user_id", "action_id"))
@@ -59,9 +66,11 @@ class PaymentFailuresRule(Rule):
         return hits
 
     def advance(self, watermark_ms: int) -> list[Hit]:
-        self.counts.prune(watermark_ms)
-        self.fired.prune(watermark_ms)
-        return []
+        final = self.pending.release(watermark_ms)
+        hits = self._count(final) if final is not None else []
+        self.counts.prune(watermark_ms - self.allowed_lateness_ms)
+        self.fired.prune(watermark_ms - self.allowed_lateness_ms)
+        return hits
 
 
 class IdenticalOperationBurstRule(Rule):
@@ -72,13 +81,14 @@ class IdenticalOperationBurstRule(Rule):
         size = config.window_s * 1000
         self.counts = WindowCounts(["user_id", "what"], size)
         self.fired = Fired(size)
+        self.pending = Pending()
 
     @property
     def horizon_ms(self) -> int:
         return self.counts.size_ms + self.allowed_lateness_ms
 
     def observe(self, frame: Frame, watermark_ms: int) -> list[Hit]:
-        ops = frame.events.filter(pl.col("operation").is_in(self.config.operations)).select(
+        self.pending.add(frame.events.filter(pl.col("operation").is_in(self.config.operations)).select(
             "ts",
             "user_id",
             # identical = same operation, amount and page; without an amount, the same order
@@ -86,9 +96,12 @@ class IdenticalOperationBurstRule(Rule):
                 pl.col("operation"), pl.coalesce(pl.col("amount").cast(pl.String), pl.col("order_id")), pl.col("page"),
                 separator="|",
             ).alias("what"),
-        )
-        if ops.height == 0:
-            return []
+            "event_id",
+        ))
+        return []
+
+    def _count(self, ops: pl.DataFrame) -> list[Hit]:
+        ops = ops.select("ts", "user_id", "what")
         touched = self.counts.add(ops).filter(pl.col("n") >= self.config.min_repeats).sort("wstart")
         size = self.counts.size_ms
         hits = []
@@ -100,6 +113,8 @@ class IdenticalOperationBurstRule(Rule):
         return hits
 
     def advance(self, watermark_ms: int) -> list[Hit]:
-        self.counts.prune(watermark_ms)
-        self.fired.prune(watermark_ms)
-        return []
+        final = self.pending.release(watermark_ms)
+        hits = self._count(final) if final is not None else []
+        self.counts.prune(watermark_ms - self.allowed_lateness_ms)
+        self.fired.prune(watermark_ms - self.allowed_lateness_ms)
+        return hits
