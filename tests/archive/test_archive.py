@@ -91,9 +91,16 @@ def test_export_verify_drop_then_queries_answer_as_before(s3_store, decoded):
     before_counts = {t: day_counts(store, t) for t in ("events", "metrics")}
     before = answers(store, LIMITS, actions)
 
+    from fleetlens.observe import metrics
+
+    written_before = metrics.ARCHIVE_BYTES.labels("events")._value.get()
     steps = []
     result = Archiver(store, target, progress=lambda t, step, d, _: steps.append((t, step, d))).run(DAYS[2])
     assert not result.failed
+    # Prometheus: the Parquet bytes of the events days, and no lag (nothing left hot by a failure)
+    assert metrics.ARCHIVE_BYTES.labels("events")._value.get() - written_before == sum(
+        d.bytes for d in result.days if d.table == "events")
+    assert metrics.ARCHIVE_LAG.labels("events")._value.get() == 0
     archived = {(d.table, d.date) for d in result.days if d.status == "archived"}
     assert {("events", str(DAYS[0])), ("events", str(DAYS[1])), ("metrics", str(DAYS[0])), ("metrics", str(DAYS[1]))} <= archived
     # every day went export → verify → move → commit → drop, in that order

@@ -103,6 +103,18 @@ class RunResult:
         return {**asdict(self), "rows": self.rows, "bytes": self.bytes}
 
 
+def _export_metrics(result: RunResult, tables: list[str], cutoff: dt.date) -> None:
+    """Prometheus: Parquet bytes written per table, and how far behind the archive is (oldest day left hot by a failure)."""
+    from fleetlens.observe import metrics
+
+    for day in result.days:
+        if day.bytes:
+            metrics.ARCHIVE_BYTES.labels(day.table).inc(day.bytes)
+    for table in tables:
+        failed = [dt.date.fromisoformat(d.date) for d in result.days if d.table == table and d.status == "failed"]
+        metrics.ARCHIVE_LAG.labels(table).set((cutoff - min(failed)).days * 86_400 if failed else 0)
+
+
 def _crash_point(step: str) -> None:
     if os.environ.get(CRASH_ENV) == step:
         log.warning("archive fault injection: SIGKILL", step=step)
@@ -150,6 +162,7 @@ class Archiver:
                 except Exception as exc:  # noqa: BLE001 - one bad day must not stop the others
                     log.exception("archiving failed", table=fam.name, day=str(day))
                     result.days.append(DayResult(fam.name, day.isoformat(), status="failed", error=str(exc)))
+        _export_metrics(result, [f.name for f in self.families], cutoff)
         result.finished_at = now_iso()
         result.seconds = round(time.monotonic() - t0, 3)
         self.target.write_bytes(LAST_RUN, orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
