@@ -192,7 +192,9 @@ class KafkaBroker(ChildProcess):
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
         cluster_id = self.cluster_id or _cluster_id()
-        cmd = self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), jvm=_QUICK_JVM)
+        # --cluster-id=…: an id starting with "-" (1 in 64) would otherwise read as an option
+        cmd = self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config),
+                         jvm=_QUICK_JVM)
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"kafka storage format failed: {(result.stdout + result.stderr)[-2000:]}")
