@@ -172,8 +172,10 @@ def run_fuzzer(runs: int, seconds: int, corpus: Optional[Path] = None, max_len: 
     crashes.mkdir(exist_ok=True)
     started = time.monotonic()
     out = subprocess.run(
+        # -rss_limit_mb: libFuzzer's 2 GB default was once hit 1.4 s into a run on a loaded machine by the
+        # instrumented interpreter itself (the reported input decodes in a few MB); 4 GB still catches runaways
         [sys.executable, "-m", "fleetlens.chaos.fuzz", f"-runs={runs}", f"-max_total_time={seconds}", f"-max_len={max_len}",
-         f"-artifact_prefix={crashes}/", str(corpus)],
+         "-rss_limit_mb=4096", f"-artifact_prefix={crashes}/", str(corpus)],
         capture_output=True, text=True, timeout=seconds + 120,
     )
     text = out.stdout + out.stderr

@@ -255,18 +255,19 @@ class KafkaSource:
             except KafkaException as exc:
                 self._on_error(exc.args[0])
         messages = self._consume(min(max_messages, self.settings.read_count), timeout_s)
-        by_partition: dict[tuple[str, int], object] = {}
-        for message in messages:
+        by_partition: dict[tuple[str, int, int | None], object] = {}
+        for message, epoch, uncommitted in messages:
             error = message.error()
             if error is not None:
                 self._on_error(error)
                 continue
             key = (message.topic(), message.partition())
-            delivery = by_partition.get(key)
+            # one delivery per partition and assignment epoch: messages fetched before a rebalance that
+            # happened in a later consume call of this read keep their old epoch, and hold() drops them
+            delivery = by_partition.get((*key, epoch))
             if delivery is None:
-                epoch = self.leases.reading_epoch(key)
-                delivery = by_partition[key] = _SKIP if epoch is None else KafkaDelivery(
-                    key[0], key[1], [], [], self.leases.uncommitted(key), epoch=epoch
+                delivery = by_partition[(*key, epoch)] = _SKIP if epoch is None else KafkaDelivery(
+                    key[0], key[1], [], [], uncommitted, epoch=epoch
                 )
             if delivery is _SKIP:  # revoked during this consume call: the next owner reads it
                 continue
@@ -308,7 +309,15 @@ class KafkaSource:
             chunk_bytes = sum(len(m.value() or b"") for m in chunk)
             mean = chunk_bytes / len(chunk)
             self._message_bytes = mean if not self._message_bytes else 0.8 * self._message_bytes + 0.2 * mean
-            messages.extend(chunk)
+            # Stamp each message with its partition's assignment as of this call: a rebalance runs inside
+            # the next consume call, after which these messages belong to an assignment that may be gone.
+            stamps: dict[tuple[str, int], tuple[int | None, bool]] = {}
+            for m in chunk:
+                key = (m.topic(), m.partition())
+                stamp = stamps.get(key)
+                if stamp is None:
+                    stamp = stamps[key] = (self.leases.reading_epoch(key), self.leases.uncommitted(key))
+                messages.append((m, *stamp))
             size += chunk_bytes
             wait = 0
         return messages
