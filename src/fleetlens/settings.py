@@ -234,7 +234,7 @@ class DetectSettings(_Group):
         description="This detector's consumer name (keep it stable across restarts).",
     )
     rules_file: Path | None = Field(None, description="YAML rules file overriding the default rules (docs/detect.md); unset: defaults.")
-    batch_events: int = Field(50_000, ge=1, description="A micro-batch is evaluated once it holds this many events...")
+    batch_events: int = Field(50_000, ge=1, description="A micro-batch is evaluated once it holds this many MQ messages (one event or an NDJSON batch each)...")
     batch_ms: int = Field(100, ge=1, description="...or once its first message is this old (bounds alert latency).")
     replay: bool = Field(True, description="On start, re-read the stream's last window-length (up to the group's position) to rebuild rule state.")
     replay_max_s: int = Field(600, ge=0, description="Longest stretch re-read on start (the Redis stream keeps acknowledged entries for redis.retain_s).")
