@@ -185,3 +185,45 @@ def test_ingest_falling_behind_raises_ingest_lag(redis_server, redis_client, tmp
     Detector(settings, None, rules, sinks=[], on_change=lambda a, c, t: raised.append((a.rule, a.key, c))).run(
         until_idle_s=2)
     assert ("ingest_lag", "ingest", "firing") in raised
+
+
+def test_the_detector_keeps_going_through_a_redis_restart(tmp_path):
+    from fleetlens.sources.redis import connect
+    from fleetlens.sources.redis_server import RedisServer, free_port
+
+    port = free_port()
+    server = RedisServer(port, tmp_path / "redis", appendfsync="always").start()
+    events, labels = _payloads(("service_crash@250+5",), 300)
+    half = len(events) // 2
+    settings = Settings(data_dir=tmp_path / "data", redis={"url": server.url, "embedded": False},
+                        detect={"consumer": "d1", "batch_ms": 50, "alerts_stream": None})
+    raised = []
+    detector = Detector(settings, None, sinks=[], on_change=lambda a, c, t: raised.append((a.rule, a.key, c)))
+    stop = threading.Event()
+    runner = threading.Thread(target=detector.run, args=(stop,), daemon=True)
+    client = connect(server.url)
+    try:
+        RedisStreamSink(client).send("fleet.events", encode_messages(events[:half], 50))
+        runner.start()
+        deadline = time.monotonic() + 60
+        while detector.stats.events < half and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server.kill()  # SIGKILL; every write was fsynced
+        time.sleep(2)  # the detector's reads fail meanwhile
+        server = RedisServer(port, tmp_path / "redis", appendfsync="always").start()
+        client = connect(server.url)
+        RedisStreamSink(client).send("fleet.events", encode_messages(events[half:], 50))
+        deadline = time.monotonic() + 60
+        while detector.stats.events < len(events) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        expected = ("error_log", _key(labels, "service_crash"), "firing")
+        while expected not in raised and time.monotonic() < deadline:  # decoded first, evaluated just after
+            time.sleep(0.1)
+        assert runner.is_alive() and detector.error is None
+        assert detector.stats.events == len(events)
+        assert expected in raised
+    finally:
+        stop.set()
+        runner.join(30)
+        client.close()
+        server.stop()

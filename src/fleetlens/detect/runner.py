@@ -165,7 +165,7 @@ class Detector:
                 batch, tables, started = item  # type: ignore[misc]
                 self.engine.watermarks.expect(self._partitions())
                 self._evaluate(tables)
-                self.source.ack(batch)
+                self._retry("ack", lambda: self.source.ack(batch), stop)
                 self.stats.last_batch_s = time.monotonic() - started
                 self.stats.latencies = (self.stats.latencies + [self.stats.last_batch_s])[-1000:]
                 self._check_ingest_lag()
@@ -212,6 +212,19 @@ class Detector:
                     if halt.is_set():
                         return
 
+    def _retry(self, what: str, operation, stop: threading.Event):
+        """Run ``operation`` until it succeeds (the MQ restarting, a broker away), backing off; None once stopped."""
+        delay = 0.2
+        while True:
+            try:
+                return operation()
+            except Exception as exc:  # noqa: BLE001 - the MQ coming back is the normal end of this
+                log.warning("detector retrying after an MQ failure", operation=what, error=str(exc)[:300],
+                            retry_in_s=round(delay, 2))
+                if stop.wait(delay):
+                    return None
+                delay = min(delay * 2, 5.0)
+
     def _partitions(self) -> list[str]:
         try:
             return self.source.partitions() if self.source is not None else []
@@ -227,7 +240,9 @@ class Detector:
         deadline = started + d.batch_ms / 1000
         while not stop.is_set():
             wait = deadline - time.monotonic() if batch else 0.2
-            got = self.source.read(max(1, d.batch_events - messages), max(0.01, wait))
+            got = self._retry("read", lambda: self.source.read(max(1, d.batch_events - messages), max(0.01, wait)), stop)
+            if got is None:  # asked to stop while the MQ was away
+                break
             if got:
                 if not batch:
                     started = time.monotonic()
