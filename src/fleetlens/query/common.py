@@ -109,7 +109,9 @@ def parse_time(param: str, value: str | int | float | dt.datetime | None) -> dt.
         return None
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"-?\d{1,15}", value.strip())):
+    if isinstance(value, str):
+        value = value.strip()  # str.strip also drops control separators such as \x1c, which int() refuses
+    if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"-?\d{1,15}", value)):
         ms = int(value)
         if not 0 <= ms < 253_402_300_800_000:
             raise QueryError(param, f"epoch milliseconds out of range: {value}")
