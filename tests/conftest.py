@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from fleetlens.sources.redis_server import RedisServer, free_port
-
-
-def shared_dir() -> Path:
-    """The project's shared/ folder (contract, vectors), beside the repository."""
-    env = os.environ.get("FLEETLENS_SHARED_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared"
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ import pytest
 from fleetlens.contract.decode import Decoded
 
 
+VENDORED_VECTORS = Path(__file__).with_name("vectors.json")
+
+
 def shared_dir() -> Path:
     """The ``shared`` folder beside the repo root, or ``$FLEETLENS_SHARED_DIR``."""
     env = os.environ.get("FLEETLENS_SHARED_DIR")
@@ -21,10 +24,16 @@ def shared_dir() -> Path:
 
 
 def load_vectors() -> list[dict]:
-    path = shared_dir() / "contract-vectors" / "vectors.json"
-    if not path.exists():
-        pytest.skip(f"contract vectors not found at {path}")
-    cases = json.loads(path.read_text())["cases"]
+    """The contract's test vectors.
+
+    The repo carries a copy (tests/contract/vectors.json) so a clone anywhere runs them; where the
+    shared folder is beside the repo, its file is the reference and the copy must equal it.
+    """
+    shared = shared_dir() / "contract-vectors" / "vectors.json"
+    text = VENDORED_VECTORS.read_text()
+    if shared.exists() and json.loads(shared.read_text()) != json.loads(text):
+        raise AssertionError(f"{VENDORED_VECTORS} differs from the shared contract vectors {shared}: copy it over")
+    cases = json.loads(text)["cases"]
     for case in cases:
         case["payload"] = base64.b64decode(case["payload_b64"])
     return cases
