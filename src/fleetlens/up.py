@@ -220,21 +220,49 @@ def _start_api(console: Console, settings: Settings, store, live=None, observer:
 
 
 class _DetectorThread(threading.Thread):
-    """The streaming detector in a thread of this process, writing alerts to the shared store."""
+    """The streaming detector in a thread of this process, writing alerts to the shared store.
+
+    It outlives the detector's failures as a restarting container would: MQ and store outages are
+    waited out inside the detector; anything else stops that detector, is logged, and a new one
+    starts after ``RESTART_DELAY_S`` (it rebuilds its state from the stream and the stored alerts).
+    """
+
+    RESTART_DELAY_S = 5.0
 
     def __init__(self, settings: Settings, store):
         from fleetlens.detect.runner import Detector
 
         super().__init__(name="detector", daemon=True)
+        self.settings = settings
+        self.store = store
         self.detector = Detector(settings, store)
-        self.stats = self.detector.stats
         self.stop_event = threading.Event()
+        self.restarts = 0
+
+    @property
+    def stats(self):
+        """The running detector's counters."""
+        return self.detector.stats
 
     def run(self) -> None:
-        try:
-            self.detector.run(self.stop_event)
-        except Exception:  # noqa: BLE001 - ingest goes on; the failure is logged and shown at stop
-            log.exception("detector failed")
+        from fleetlens.detect.runner import Detector
+
+        detector = self.detector
+        while not self.stop_event.is_set():
+            if detector is not None:
+                try:
+                    detector.run(self.stop_event)
+                    return
+                except Exception:  # noqa: BLE001 - ingest goes on; the detector is started again
+                    log.exception("detector failed; restarting", in_s=self.RESTART_DELAY_S)
+            if self.stop_event.wait(self.RESTART_DELAY_S):
+                return
+            try:
+                detector = self.detector = Detector(self.settings, self.store)
+                self.restarts += 1
+            except Exception:  # noqa: BLE001 - e.g. the rules file broken meanwhile: tried again later
+                detector = None
+                log.exception("detector could not be restarted")
 
     def stop(self) -> None:
         """Stop after the micro-batch in flight."""

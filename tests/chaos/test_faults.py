@@ -34,6 +34,13 @@ def test_store_refusing_inserts_acknowledges_nothing_unstored(redis_rig):
     assert result.figures["failed insert attempts retried"] > 0
 
 
+def test_detector_waits_out_an_alerts_table_refusing_inserts(redis_rig):
+    result = scenarios.detector_store_outage(redis_rig, outage_s=6)
+    print(result.summary())
+    assert result.passed, result.summary()
+    assert result.figures["alerts stored before"] > 0 and result.produced > result.figures["alerts stored before"]
+
+
 def test_overload_keeps_memory_bounded_and_the_lag_drains(redis_rig):
     result = scenarios.overload(redis_rig, role("ingest"), seconds=8, factor=2, cpus=0.25, calibration_events=30_000)
     print(result.summary())

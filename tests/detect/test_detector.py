@@ -227,3 +227,44 @@ def test_the_detector_keeps_going_through_a_redis_restart(tmp_path):
         runner.join(30)
         client.close()
         server.stop()
+
+
+def test_stopped_during_a_store_outage_the_alert_is_stored_at_the_next_start(redis_server, redis_client, tmp_path):
+    """Stopping while the store refuses leaves the micro-batch unacknowledged; the next run stores its alert once."""
+    from fleetlens.chaos import storefault
+
+    events, labels = _payloads(("service_crash@60+5", "service_crash@200+5"), 300, seed=5)
+    split = next(i for i, e in enumerate(events) if e["ts"] >= _iso(START_MS + 150_000))
+    sink = RedisStreamSink(redis_client)
+    hook = Receiver()
+    settings = _settings(redis_server, tmp_path, webhook_urls=[hook.url + "/hook"], alerts_stream=None)
+    store = EmbeddedStore(tmp_path / "chdb", "fleetlens")
+    ensure_schema(store)
+    try:
+        sink.send("fleet.events", encode_messages(events[:split], 50))
+        Detector(settings, store, RulesConfig(cooldown_s=30)).run(until_idle_s=1.5)  # the first crash: stored
+        first = _alerts(store)
+        assert len(first) == 1
+        storefault.fail_inserts(store, ("alerts",))
+        sink.send("fleet.events", encode_messages(events[split:], 50))
+        detector = Detector(settings, store, RulesConfig(cooldown_s=30))
+        stop = threading.Event()
+        runner = threading.Thread(target=detector.run, args=(stop,), daemon=True)
+        runner.start()
+        deadline = time.monotonic() + 60
+        while len([b for _, b in hook.bodies if b["change"] == "firing"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        stop.set()
+        runner.join(10)
+        assert not runner.is_alive() and detector.error is None  # stopped promptly, not an error
+        assert [a["id"] for a in _alerts(store) if a["status"] == "firing"] == []  # the second crash's row is missing
+        storefault.heal(store, ("alerts",))
+        Detector(settings, store, RulesConfig(cooldown_s=30)).run(until_idle_s=1.5)
+        stored = _alerts(store)
+    finally:
+        store.close()
+        hook.close()
+    second = [b["alert"]["id"] for _, b in hook.bodies if b["change"] == "firing"][1]
+    assert second in {a["id"] for a in stored}
+    assert len(stored) == len({a["id"] for a in stored}) == 2

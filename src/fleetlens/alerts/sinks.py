@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import orjson
 import pyarrow as pa
 
 from fleetlens.logsetup import get_logger
+from fleetlens.observe import metrics
 
 if TYPE_CHECKING:
     from fleetlens.alerts.model import Alert, Change
@@ -34,16 +35,28 @@ class AlertSink(Protocol):
         ...
 
 
-class StoreSink:
-    """Writes the alert's current state as a row of the alerts table (latest ``updated_at`` wins)."""
+class SinkStopped(Exception):
+    """A sink gave up waiting for its destination because its owner is stopping (the change was not delivered)."""
 
-    def __init__(self, store: "Store"):
+
+class StoreSink:
+    """Writes the alert's current state as a row of the alerts table (latest ``updated_at`` wins).
+
+    With ``stopping`` (the detector's), a failing store is retried with backoff for as long as it
+    takes: the detector holds its acknowledgements meanwhile (backpressure), so nothing it
+    acknowledged lacks its alert, and it carries on by itself once the store is back. ``stopping()``
+    turning true ends the wait with ``SinkStopped``. Without it, a few attempts, then the error.
+    """
+
+    def __init__(self, store: "Store", stopping: Callable[[], bool] | None = None, max_backoff_s: float = 5.0):
         self.store = store
+        self.stopping = stopping
+        self.max_backoff_s = max_backoff_s
         self._last_ms = 0
         self._lock = threading.Lock()
 
     def send(self, alert: "Alert", change: "Change") -> None:
-        """Insert the alert's row; retried a few times, then raised (the detector retries the batch)."""
+        """Insert the alert's row (see the class docstring for how failures are retried)."""
         with self._lock:
             now = max(int(time.time() * 1000), self._last_ms + 1)  # strictly increasing versions
             self._last_ms = now
@@ -53,7 +66,27 @@ class StoreSink:
              "evidence": [orjson.dumps(alert.evidence).decode()], "updated_at": [now]},
             schema=ALERT_ROW_SCHEMA,
         )
-        _retry(lambda: self.store.insert_arrow("alerts", row), "store alert")
+        if self.stopping is None:
+            _retry(lambda: self.store.insert_arrow("alerts", row), "store alert")
+            return
+        delay, attempt = 0.1, 0
+        while True:
+            try:
+                self.store.insert_arrow("alerts", row)
+                if attempt:
+                    log.info("alert stored after a store failure", id=alert.id, attempts=attempt + 1)
+                return
+            except Exception as exc:  # noqa: BLE001 - the store coming back is the normal end of this
+                attempt += 1
+                metrics.ALERT_SINK_RETRIES.labels("store alert").inc()
+                log.warning("store refused an alert; retrying", id=alert.id, attempt=attempt,
+                            error=str(exc)[:300], retry_in_s=round(delay, 2))
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                if self.stopping():
+                    raise SinkStopped(f"stopped while the store refused alert {alert.id}")
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, self.max_backoff_s)
 
 
 class WebhookSink:
@@ -139,5 +172,6 @@ def _retry(operation, what: str, attempts: int = 5, raise_at_end: bool = True) -
                 if raise_at_end:
                     raise
                 return
+            metrics.ALERT_SINK_RETRIES.labels(what).inc()
             time.sleep(delay)
             delay *= 2

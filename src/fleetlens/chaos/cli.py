@@ -113,14 +113,20 @@ def broker_down(
 @chaos_app.command("store-outage")
 def store_outage(
     seconds: float = typer.Option(60.0, "--seconds", help="How long the store refuses inserts."),
-    rate: float = typer.Option(10_000.0, "--rate", help="Events per second offered meanwhile."),
+    rate: float = typer.Option(10_000.0, "--rate", help="Events per second offered meanwhile (ingest)."),
+    role: str = typer.Option("ingest", "--role", help="ingest (events and metrics tables refuse) or detect (the alerts table refuses)."),
     work_dir: Optional[Path] = _WORK, as_json: bool = _JSON,
 ) -> None:
     """The store refuses every insert (ClickHouse TOO_MANY_PARTS) for a while: retries, nothing acknowledged unstored."""
-    from fleetlens.chaos.scenarios import store_outage as run
+    from fleetlens.chaos import scenarios
 
+    if role not in ("ingest", "detect"):
+        raise typer.BadParameter("ingest or detect", param_hint="--role")
     with _rig(work_dir, "store-outage") as rig:
-        _report(run(rig, outage_s=seconds, rate=rate, progress=typer.echo), as_json)
+        if role == "detect":
+            _report(scenarios.detector_store_outage(rig, outage_s=seconds, progress=typer.echo), as_json)
+        else:
+            _report(scenarios.store_outage(rig, outage_s=seconds, rate=rate, progress=typer.echo), as_json)
 
 
 @chaos_app.command("overload")

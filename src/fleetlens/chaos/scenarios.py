@@ -402,6 +402,108 @@ def store_outage(rig: Rig, outage_s: float = 60.0, rate: float = 10_000, seed: i
     return Result(f"ingest: store refusing inserts for {outage_s:.0f} s", summary.events, rows, distinct, figures, failures)
 
 
+def detector_store_outage(rig: Rig, outage_s: float = 60.0, events: int = 400_000, seed: int = 37,
+                          events_per_message: int = 20, progress: Callable[[str], None] | None = None) -> Result:
+    """The alerts table refuses inserts (TOO_MANY_PARTS) for ``outage_s`` while alerts are due; detector in this process.
+
+    The detect role's traffic is sent up to 62.5 % of its messages (the first scenario's alerts
+    stored: the table holds a part), then the alerts table fails and the rest is sent. Checked:
+    the detector stays up, acknowledges nothing past the micro-batch waiting for the store and
+    stores nothing meanwhile; once healed it catches up by itself, and its alerts equal a clean
+    run's on the same stream (``_finish_against_reference``).
+    """
+    from fleetlens.detect.runner import Detector
+    from fleetlens.simulate.config import SimulationConfig
+    from fleetlens.simulate.runner import run_simulation
+    from fleetlens.simulate.scenarios import ScenarioSpec
+    from fleetlens.store.client import open_store
+    from fleetlens.store.migrations import ensure_schema
+
+    spec = ROLES["detect"]
+    settings = rig.settings()
+    settings = settings.model_copy(update={"detect": settings.detect.model_copy(
+        update={"consumer": "chaos", "batch_events": 4000, "batch_ms": 50, "alerts_stream": None})})
+    store = open_store(settings)
+    ensure_schema(store)
+    detector = Detector(settings, store)
+    stop = threading.Event()
+    thread = threading.Thread(target=detector.run, args=(stop,), name="chaos-detect", daemon=True)
+    thread.start()
+    group = settings.detect.group
+    failures: list[str] = []
+    figures: dict[str, Any] = {"outage (s)": outage_s}
+
+    def alerts() -> int:
+        return int(store.query_scalar("SELECT uniqExact(id) FROM alerts"))
+
+    def outage() -> None:  # called by the sink before the first message past the gate
+        if not wait_until(lambda: rig.acknowledged(group) >= gate and alerts() > 0, 300, 0.2):
+            failures.append("the first scenario's alerts were not stored before the outage")
+        storefault.fail_inserts(store, ("alerts",))
+        figures["alerts stored before"] = alerts()  # distinct ids
+        if progress:
+            progress(f"alerts table refusing inserts for {outage_s:.0f}s")
+
+    total_messages = -(-events // events_per_message)
+    gate = total_messages * 5 // 8
+    config = SimulationConfig(seed=seed, events_per_message=events_per_message, users=300, start_ms=START_MS,
+                              rate=2000.0, count=events, scenarios=tuple(ScenarioSpec.parse(x) for x in spec.traffic[:3]))
+    sink = _GatedSink(rig.sink(), gate, outage)
+    try:
+        summary = run_simulation(config, sink, stream=STREAM, labels_path=rig.labels_path)
+        started = time.monotonic()
+        acked, stored = [], []
+        while time.monotonic() - started < outage_s:
+            acked.append(rig.acknowledged(group))
+            stored.append(alerts())
+            time.sleep(0.5)
+        storefault.heal(store, ("alerts",))
+        healed = time.monotonic()
+        if not wait_until(lambda: rig.acknowledged(group) >= summary.messages or not thread.is_alive(), 300, 0.2):
+            failures.append("the detector did not catch up after the outage")
+        figures["caught up after heal (s)"] = round(time.monotonic() - healed, 1)
+    finally:
+        sink.inner.close()
+        alive = thread.is_alive()
+        stop.set()
+        thread.join(60)
+        store.close()
+    if not alive or detector.error is not None:
+        failures.append(f"the detector stopped: {detector.error!r}")
+    settled = acked[4:]  # the micro-batches in flight when the fault began may still finish
+    if settled and settled[-1] != settled[0]:
+        failures.append(f"acknowledged during the outage: {settled[0]} -> {settled[-1]} messages")
+    if settled and settled[-1] >= summary.messages:
+        failures.append("everything was acknowledged during the outage: no alert was due in it")
+    if len(set(stored)) > 1:
+        failures.append(f"alerts stored during the outage: {stored[0]} -> {stored[-1]}")
+    figures["acknowledged during outage"] = f"{settled[0] if settled else 0:,} → {settled[-1] if settled else 0:,} of {summary.messages:,} messages"
+    return _finish_against_reference(rig, spec, f"detect: alerts table refusing inserts for {outage_s:.0f} s", figures, failures)
+
+
+class _GatedSink:
+    """Passes messages to ``inner``; calls ``at_gate()`` once, before the first message past the ``gate``-th."""
+
+    def __init__(self, inner, gate: int, at_gate: Callable[[], None]):
+        self.inner = inner
+        self.gate = gate
+        self.at_gate: Callable[[], None] | None = at_gate
+        self.sent = 0
+        self.wants_keys = getattr(inner, "wants_keys", False)
+
+    def send(self, stream: str, payloads, keys=None) -> None:
+        """Send, pausing at the gate."""
+        if self.at_gate is not None and self.sent + len(payloads) > self.gate:
+            head = self.gate - self.sent
+            self.inner.send(stream, payloads[:head], keys[:head] if keys else None)
+            self.sent += head
+            payloads, keys = payloads[head:], keys[head:] if keys else None
+            at_gate, self.at_gate = self.at_gate, None
+            at_gate()
+        self.inner.send(stream, payloads, keys)
+        self.sent += len(payloads)
+
+
 # -- overload ------------------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from fleetlens.alerts.manager import AlertManager
 from fleetlens.alerts.model import Alert, Change
-from fleetlens.alerts.sinks import AlertmanagerSink, AlertSink, MQSink, StoreSink, WebhookSink
+from fleetlens.alerts.sinks import AlertmanagerSink, AlertSink, MQSink, SinkStopped, StoreSink, WebhookSink
 from fleetlens.contract.decode import decode_payloads
 from fleetlens.detect.config import RulesConfig, load_rules
 from fleetlens.detect.engine import Engine
@@ -61,15 +61,19 @@ class DetectorStats:
     latencies: list[float] = field(default_factory=list)  # seconds from a batch's first read to its alerts sent
 
 
-def build_sinks(settings: Settings, store: Store | None) -> list[AlertSink]:
-    """The configured alert sinks; the store sink last (it records what was sent)."""
+def build_sinks(settings: Settings, store: Store | None,
+                stopping: Callable[[], bool] | None = None) -> list[AlertSink]:
+    """The configured alert sinks; the store sink last (it records what was sent).
+
+    ``stopping``: the detector's stop flag; with it the store sink waits out a store outage.
+    """
     sinks: list[AlertSink] = [WebhookSink(url) for url in settings.detect.webhook_urls]
     if settings.detect.alertmanager_url:
         sinks.append(AlertmanagerSink(settings.detect.alertmanager_url))
     if settings.detect.alerts_stream:
         sinks.append(MQSink(open_sink(settings), settings.detect.alerts_stream))
     if store is not None:
-        sinks.append(StoreSink(store))
+        sinks.append(StoreSink(store, stopping))
     return sinks
 
 
@@ -94,7 +98,8 @@ class Detector:
         self.rules = rules or load_rules(settings.detect.rules_file)
         self.engine = Engine(self.rules, idle_s=settings.detect.idle_s)
         self.stats = DetectorStats()
-        self.manager = AlertManager(sinks if sinks is not None else build_sinks(settings, store),
+        self._stop = threading.Event()  # replaced by run()'s; the store sink polls it while the store is away
+        self.manager = AlertManager(sinks if sinks is not None else build_sinks(settings, store, lambda: self._stop.is_set()),
                                     int(self.rules.cooldown_s * 1000), on_change=self._changed(on_change))
         self.source: Source | None = None
         self.error: BaseException | None = None
@@ -120,8 +125,13 @@ class Detector:
     def run(self, stop: threading.Event | None = None, until_idle_s: float | None = None) -> DetectorStats:
         """Consume until ``stop`` is set (or idle for ``until_idle_s``); returns the counters."""
         stop = stop or threading.Event()
+        self._stop = stop
         try:
             self._run(stop, until_idle_s)
+        except SinkStopped:
+            # Stopped while waiting for the store: that micro-batch is not acknowledged, so it is
+            # read again (and its alert, whose id is deterministic, stored) at the next start.
+            log.warning("detector stopped while the store was refusing alerts; the unacknowledged batch is re-read on start")
         except BaseException as exc:
             self.error = exc
             raise
@@ -135,7 +145,11 @@ class Detector:
     def _run(self, stop: threading.Event, until_idle_s: float | None) -> None:
         d = self.settings.detect
         if self.store is not None:
-            self.manager.load(load_alerts(self.store, self.engine.horizon_ms + int(self.rules.cooldown_s * 1000)))
+            alerts = self._retry("load alerts", lambda: load_alerts(
+                self.store, self.engine.horizon_ms + int(self.rules.cooldown_s * 1000)), stop)
+            if alerts is None:
+                return
+            self.manager.load(alerts)
         replay = open_replay(self.settings, d.group, min(self.engine.horizon_ms, d.replay_max_s * 1000) if d.replay else 0)
         self.engine.watermarks.expect(replay.partitions())
         for delivery in replay.deliveries():
@@ -213,13 +227,13 @@ class Detector:
                         return
 
     def _retry(self, what: str, operation, stop: threading.Event):
-        """Run ``operation`` until it succeeds (the MQ restarting, a broker away), backing off; None once stopped."""
+        """Run ``operation`` until it succeeds (the MQ or store restarting, a broker away), backing off; None once stopped."""
         delay = 0.2
         while True:
             try:
                 return operation()
             except Exception as exc:  # noqa: BLE001 - the MQ coming back is the normal end of this
-                log.warning("detector retrying after an MQ failure", operation=what, error=str(exc)[:300],
+                log.warning("detector retrying after a failure", operation=what, error=str(exc)[:300],
                             retry_in_s=round(delay, 2))
                 if stop.wait(delay):
                     return None

@@ -93,9 +93,12 @@ def build() -> dict[str, Any]:
         description="Seconds since the lag was last measured: growing means the MQ does not answer.")
     lay.row("Detection and alerts")
     lay.panel("Watermark delay", [(f"max by (stream) (fleetlens_detector_watermark_delay_seconds{s})", "{{stream}}")],
-              "s", width=12, description="Wall clock minus the detector's event-time watermark.")
+              "s", width=8, description="Wall clock minus the detector's event-time watermark.")
     lay.panel("Alerts fired (per hour)", [(f"sum by (rule, severity) (increase(fleetlens_alerts_fired_total{s}[1h]))",
-                                          "{{rule}} {{severity}}")], width=12)
+                                          "{{rule}} {{severity}}")], width=8)
+    lay.panel("Alert deliveries retried / s", [(f"sum by (sink) (rate(fleetlens_alert_sink_retries_total{s}[5m]))",
+                                                "{{sink}}")], "ops", width=8,
+              description="Alert changes a sink failed to take, retried with backoff (the store: until it is back).")
     lay.row("Archive")
     lay.panel("Archive bytes written / s", [(f"sum by (table) (rate(fleetlens_archive_bytes_total{s}[5m]))",
                                              "{{table}}")], "Bps", width=12)

@@ -84,6 +84,10 @@ WATERMARK_DELAY = Gauge(
 ALERTS_FIRED = Counter(
     "alerts_fired", "Alerts raised by the detector, by rule and severity.", ["rule", "severity"], namespace=NAMESPACE
 )
+ALERT_SINK_RETRIES = Counter(
+    "alert_sink_retries", "Failed deliveries of an alert change retried (with backoff), by sink.", ["sink"],
+    namespace=NAMESPACE,
+)
 
 # -- archive (updated by fleetlens.archive) ---------------------------------------------------------
 
