@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -90,6 +91,9 @@ def test_export_verify_drop_then_queries_answer_as_before(s3_store, decoded):
     actions = pick_actions(decoded)
     before_counts = {t: day_counts(store, t) for t in ("events", "metrics")}
     before = answers(store, LIMITS, actions)
+    for rng in RANGES:  # the rollups' answers compared below are not empty
+        assert len(orjson.loads(before[f"{rng}/business"][0]["retries"])) > 0
+        assert sum(r["active_users"] for r in orjson.loads(before[f"{rng}/resources"][0]["active_users"])) > 0
 
     from fleetlens.observe import metrics
 
@@ -115,6 +119,8 @@ def test_export_verify_drop_then_queries_answer_as_before(s3_store, decoded):
             assert m.parts[0].sha256 and m.parts[0].bytes > 0 and m.hot_bytes > 0
             assert m.parts[0].time_min.startswith(str(day)) and m.parts[0].time_max.startswith(str(day))
     assert store.query_scalar("SELECT count() FROM users_1m WHERE toDate(minute) < {d:Date}", {"d": DAYS[2]}) == 0
+    assert store.query_scalar("SELECT count() FROM payment_attempts WHERE toDate(ts) < {d:Date}", {"d": DAYS[2]}) == 0
+    assert store.query_scalar("SELECT count() FROM payment_attempts") > 0
 
     after = answers(store, dataclasses.replace(LIMITS, archive=ArchiveView(target, ttl_s=0)), actions)
     assert after.keys() == before.keys()

@@ -123,6 +123,37 @@ def runtime(path: Path, ctx: RenderContext) -> dict:
         store.command("OPTIMIZE TABLE events_local FINAL")
         overview = ingest_overview(store, start=from_ms(1_795_000_000_500), end=from_ms(1_795_003_000_500), interval="5m")
         out["overview_events"] = overview.meta["totals"]["events"]
+
+        # payment retries (the payment_attempts rollup, filled by its view on events_local) and active users (the
+        # active_1m projection of events_local) through the Distributed tables; purchase i has 1 + i % 3 attempts
+        from fleetlens.query.business import business_metrics
+        from fleetlens.query.perf import resources
+
+        attempts = [(i, a) for i in range(20) for a in range(1, 2 + i % 3)]
+        base = 1_795_000_000_000
+        pay = pa.table({
+            "event_id": [f"p{i}-{a}" for i, a in attempts],
+            "ts": pa.array([base + 60_000 + i * 20_000 + a * 5_000 for i, a in attempts], pa.timestamp("ms", tz="UTC")),
+            "kind": ["business"] * len(attempts),
+            "service": ["payment"] * len(attempts),
+            "operation": ["payment_attempt"] * len(attempts),
+            "action_id": [f"buy{i}" for i, _ in attempts],
+            "user_id": [f"u{i % 7}" for i, _ in attempts],
+            "provider": [f"prov-{i % 2}" for i, _ in attempts],
+            "attempt": pa.array([a for _, a in attempts], pa.int64()),
+            "outcome": ["success" if a == 1 + i % 3 and i % 2 else "failure" for i, a in attempts],
+        })
+        store.insert_arrow("events", pay, settings=CLUSTER_INSERT_SETTINGS)
+        store.insert_arrow("events", pay.slice(0, 10), settings=CLUSTER_INSERT_SETTINGS)  # a redelivery
+        rng = {"start": from_ms(base + 500), "end": from_ms(base + 3_000_500)}
+        retries = business_metrics(store, **rng, interval="1h").tables["retries"].to_pylist()
+        out["retries"] = sorted((r["provider"], r["retries"], r["succeeded"], r["failed"], r["attempts"]) for r in retries)
+        active = resources(store, **rng, interval="5m").tables["active_users"].to_pylist()
+        out["active_users"] = {int(r["bucket"].timestamp() * 1000): r["active_users"] for r in active if r["active_users"]}
+        rows = store.query_arrow(
+            "SELECT intDiv(toUnixTimestamp64Milli(ts), 300000) * 300000 AS b, "
+            "uniqExact(user_id) AS n FROM events WHERE kind = 'business' GROUP BY b SETTINGS optimize_use_projections = 0")
+        out["active_users_rows"] = {r["b"]: r["n"] for r in rows.to_pylist()}
         return out
     finally:
         store.close()

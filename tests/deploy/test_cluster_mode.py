@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetlens.store.tables import ACTION_INDEX_TABLE, ALERTS_TABLE, DATA_TABLES, USERS_1M_TABLE
+from fleetlens.store.tables import ACTION_INDEX_TABLE, ALERTS_TABLE, DATA_TABLES, PAYMENT_ATTEMPTS_TABLE, USERS_1M_TABLE
 
-FAMILIES = [*DATA_TABLES, ACTION_INDEX_TABLE, USERS_1M_TABLE, ALERTS_TABLE]
+FAMILIES = [*DATA_TABLES, ACTION_INDEX_TABLE, USERS_1M_TABLE, PAYMENT_ATTEMPTS_TABLE, ALERTS_TABLE]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_rendered_cluster_ddl_is_on_cluster_and_replicated(chdb_result: dict) ->
     migrations = next(s for s in creates if "`schema_migrations`" in s)
     assert "'/clickhouse/tables/all/{database}/{table}', '{shard}-{replica}'" in migrations
     views = [s for s in creates if "MATERIALIZED VIEW" in s]
-    assert len(views) == 2 and all("_local`" in v.split(" AS ", 1)[0] and "FROM `clustered`.`events_local`" in v for v in views)
+    assert len(views) == 3 and all("_local`" in v.split(" AS ", 1)[0] and "FROM `clustered`.`events_local`" in v for v in views)
 
 
 def test_cluster_definition_is_three_shards_of_two_replicas(chdb_result: dict) -> None:
@@ -87,6 +87,16 @@ def test_store_inserts_and_status_over_distributed_tables(chdb_result: dict) -> 
     assert rt["overview_events"] == 2999  # ts = base + i s, i = 1 … 2999 inside [base + 0.5 s, base + 3000.5 s)
     rows = {r["table"]: r for r in rt["shard_rows"]}
     assert rows["events_local"]["rows"] == 3500 and rows["events_local"]["shard"] == "1" and rows["events_local"]["answered"]
+    # purchases i = 0..19 with 1 + i % 3 attempts, provider prov-(i % 2), the last attempt succeeding for odd i; a
+    # redelivered copy of the first 10 attempts changes nothing
+    want = {}
+    for i in range(20):
+        n = 1 + i % 3
+        if n > 1:
+            p, r = want.get(f"prov-{i % 2}", (0, 0, 0, 0)), i % 2
+            want[f"prov-{i % 2}"] = (p[0] + 1, p[1] + r, p[2] + 1 - r, p[3] + n)
+    assert rt["retries"] == sorted([[k, *v] for k, v in want.items()])
+    assert rt["active_users"] == {k: v for k, v in rt["active_users_rows"].items()} and len(rt["active_users"]) >= 2
 
 
 def test_kafka_partitions_report_lag_and_replicas_per_partition(kafka_broker) -> None:

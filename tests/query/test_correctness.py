@@ -126,20 +126,24 @@ class _Recording:
         return self.store.query_arrow(sql + self.extra, params, **kw)
 
 
-@pytest.mark.parametrize("family", [
-    lambda s, r: business.business_metrics(s, **r, interval="15m", limits=LIMITS).tables["totals"],
-    lambda s, r: perf.durations(s, **r, interval="5m", limits=LIMITS).tables["durations"],
-    lambda s, r: perf.durations(s, by="event_type", services=["payment"], **r, interval="1m", limits=LIMITS).tables["durations"],
-    lambda s, r: ingest.ingest_overview(s, **r, interval="1m", limits=LIMITS).tables["buckets"],
-    lambda s, r: events.search_events(s, events.EventFilter(kinds=["log"]), **r, limit=1, limits=LIMITS).tables["counts"],
+@pytest.mark.parametrize("family,projection", [
+    (lambda s, r: business.business_metrics(s, **r, interval="15m", limits=LIMITS).tables["totals"], "events_1m"),
+    (lambda s, r: perf.durations(s, **r, interval="5m", limits=LIMITS).tables["durations"], "events_1m"),
+    (lambda s, r: perf.durations(s, by="event_type", services=["payment"], **r, interval="1m", limits=LIMITS).tables["durations"],
+     "events_1m"),
+    (lambda s, r: ingest.ingest_overview(s, **r, interval="1m", limits=LIMITS).tables["buckets"], "events_1m"),
+    (lambda s, r: events.search_events(s, events.EventFilter(kinds=["log"]), **r, limit=1, limits=LIMITS).tables["counts"],
+     "events_1m"),
+    (lambda s, r: perf.resources(s, **r, interval="15m", limits=LIMITS).tables["active_users"], "active_1m"),
+    (lambda s, r: perf.resources(s, **r, interval="1m", limits=LIMITS).tables["active_users"], "active_1m"),
 ])
-def test_whole_minutes_come_from_the_projection_with_the_same_answer(loaded, whole, family):
-    # the range starts and ends inside a minute: whole buckets from events_1m, the partial ones from rows
+def test_whole_minutes_come_from_the_projection_with_the_same_answer(loaded, whole, family, projection):
+    # the range starts and ends inside a minute: whole buckets from the projection, the partial ones from rows
     rng = {"start": from_ms(START_MS + 1234), "end": from_ms(START_MS + 7_000_000 + 567)}
     rec = _Recording(loaded)
     got = family(rec, rng)
     plans = [loaded.query_arrow("EXPLAIN " + sql, params).column(0).to_pylist() for sql, params in rec.queries]
-    assert any("ReadFromMergeTree (events_1m)" in line for plan in plans for line in plan)
+    assert any(f"ReadFromMergeTree ({projection})" in line for plan in plans for line in plan)
     want = family(_Recording(loaded, ", optimize_use_projections = 0"), rng)
     assert got.num_rows == want.num_rows > 0
     # quantiles: merged per-minute t-digests, checked against Polars within the rank error elsewhere
@@ -184,6 +188,40 @@ def test_business_metrics_are_exact(loaded, dataset, whole, interval, step_s):
     want_r = {(r[0], r[1]): tuple(r[2:]) for r in retries.iter_rows()}
     assert got_r == want_r
     assert sum(v[2] for v in want_r.values()) > 0, "the provider outage must leave failed retries"
+
+
+@pytest.mark.parametrize("offset_s,length_s", [(1800.5, 1800), (2400.25, 3 * 3600), (0, 600)])
+def test_retries_see_only_the_attempts_in_range(loaded, dataset, offset_s, length_s):
+    # ranges cutting through purchases (the outage's retries): a purchase counts with its attempts in range only
+    _, ref, _ = dataset
+    lo, hi = START_MS + int(offset_s * 1000), START_MS + int((offset_s + length_s) * 1000)
+    result = business.business_metrics(loaded, start=from_ms(lo), end=from_ms(hi), interval="15m", limits=LIMITS)
+    assert result.meta["sources"]["events"]["archive"] == []
+    ms = pl.col("ts").dt.epoch("ms")
+    attempts = ref.filter((pl.col("operation") == "payment_attempt") & (ms >= lo) & (ms < hi)).sort("attempt")
+    retries = attempts.group_by("action_id").agg(
+        pl.col("provider").last(), pl.col("outcome").last(), pl.col("ts").max(), pl.col("event_id").n_unique().alias("n")
+    ).filter(pl.col("n") > 1)
+    retries = _bucket(retries, 900).group_by("bucket_ms", "provider").agg(
+        pl.len().alias("retries"), (pl.col("outcome") == "success").sum().alias("succeeded"),
+        (pl.col("outcome") == "failure").sum().alias("failed"), pl.col("n").sum().alias("attempts"),
+    )
+    got = {(int(r["bucket"].timestamp() * 1000), r["provider"]): (r["retries"], r["succeeded"], r["failed"], r["attempts"])
+           for r in result.tables["retries"].to_pylist()}
+    assert got == {(r[0], r[1]): tuple(r[2:]) for r in retries.iter_rows()}
+    assert length_s < 3600 or sum(v[0] for v in got.values()) > 10
+
+
+def test_active_users_exact_over_a_range_cutting_minutes(loaded, dataset):
+    # whole buckets from the active_1m projection, the partial ones at both ends from the rows
+    _, ref, _ = dataset
+    lo, hi = START_MS + 61_234, START_MS + 2 * 3600_000 + 30_567
+    result = perf.resources(loaded, start=from_ms(lo), end=from_ms(hi), interval="5m", limits=LIMITS)
+    ms = pl.col("ts").dt.epoch("ms")
+    biz = ref.filter((pl.col("kind") == "business") & (ms >= lo) & (ms < hi) & (pl.col("user_id") != ""))
+    want = dict(_bucket(biz, 300).group_by("bucket_ms").agg(pl.col("user_id").n_unique()).iter_rows())
+    got = {int(r["bucket"].timestamp() * 1000): r["active_users"] for r in result.tables["active_users"].to_pylist()}
+    assert got == want and len(want) == 25
 
 
 def test_duration_stats_exact_and_quantiles_within_rank_error(loaded, dataset, whole):

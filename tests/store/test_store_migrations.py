@@ -17,7 +17,7 @@ def test_twice_changes_nothing(store):
     before = _schema(store)
     assert {n for n, _ in before} == {
         "events", "metrics", "rejections", "schema_migrations", "action_index", "action_index_mv", "alerts",
-        "users_1m", "users_1m_mv",
+        "users_1m", "users_1m_mv", "payment_attempts", "payment_attempts_mv",
     }
     assert ensure_schema(store) == []
     assert _schema(store) == before
@@ -73,6 +73,10 @@ def test_rollups_are_backfilled_from_events_stored_before_them(tmp_path):
         users = "SELECT uniqExact(user_id) FROM {} WHERE {}"
         assert s.query_scalar(users.format("users_1m", "1")) == s.query_scalar(users.format(
             "events", "kind = 'business' AND operation IN ('page_view', 'reserve', 'payment_attempt', 'buy')")) > 0
+        attempts = "SELECT groupArraySorted(100000)(event_id) FROM {} WHERE {}"
+        assert s.query_scalar(attempts.format("payment_attempts", "1")) == s.query_scalar(attempts.format(
+            "events", "kind = 'business' AND operation = 'payment_attempt'"))
+        assert s.query_scalar("SELECT count() FROM payment_attempts") > 0
     finally:
         s.close()
 
@@ -96,8 +100,9 @@ def test_events_stored_before_the_minute_projection_get_it(tmp_path):
         ensure_schema(s, MIGRATIONS[:3])
         s.insert_arrow("events", decode_payloads(generate_payloads(5000, seed=3)).events)
         assert "PROJECTION" not in s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
-        assert ensure_schema(s) == [4]
-        assert "PROJECTION events_1m" in s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
+        assert ensure_schema(s) == [4, 5, 6]
+        ddl = s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
+        assert "PROJECTION events_1m" in ddl and "PROJECTION active_1m" in ddl
         deadline = time.monotonic() + 60
         while s.query_scalar("SELECT count() FROM system.mutations WHERE table = 'events' AND NOT is_done") and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -108,5 +113,10 @@ def test_events_stored_before_the_minute_projection_get_it(tmp_path):
         plan = s.query_arrow("EXPLAIN " + sql.format(1)).column(0).to_pylist()
         assert any("ReadFromMergeTree (events_1m)" in line for line in plan)
         assert s.query_arrow(sql.format(1)).to_pylist() == s.query_arrow(sql.format(0)).to_pylist()
+        users = ("SELECT toStartOfHour(toStartOfMinute(ts)) AS h, uniqExact(user_id) AS n FROM events "
+                 "WHERE kind = 'business' AND notEmpty(user_id) GROUP BY h ORDER BY h SETTINGS optimize_use_projections = {}")
+        plan = s.query_arrow("EXPLAIN " + users.format(1)).column(0).to_pylist()
+        assert any("ReadFromMergeTree (active_1m)" in line for line in plan)
+        assert s.query_arrow(users.format(1)).to_pylist() == s.query_arrow(users.format(0)).to_pylist()
     finally:
         s.close()

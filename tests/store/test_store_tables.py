@@ -80,7 +80,8 @@ def test_every_migration_statement_is_idempotent():
         for migration in MIGRATIONS:
             for stmt in migration.statements(ctx):
                 # the rollup backfills are idempotent by their min/max aggregation or replacing key
-                backfill = stmt.startswith(("INSERT INTO `fleetlens`.`action_index` ", "INSERT INTO `fleetlens`.`users_1m` "))
+                backfill = stmt.startswith(("INSERT INTO `fleetlens`.`action_index` ", "INSERT INTO `fleetlens`.`users_1m` ",
+                                              "INSERT INTO `fleetlens`.`payment_attempts` "))
                 # setting a table setting to its value again, or rebuilding a projection, changes nothing
                 same_again = " MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'" in stmt or " MATERIALIZE PROJECTION " in stmt
                 assert "IF NOT EXISTS" in stmt or backfill or same_again, stmt

@@ -3,8 +3,9 @@
 events, metrics and rejections are partitioned by UTC day of their time column; each day
 partition becomes ``table=<name>/date=<day>/part-*.parquet``. The derived tables stay in the
 store: ``action_index`` (one small row per action; it is what finds an archived trace's days) is
-kept, and ``users_1m``'s partition of an archived day is dropped with it: queries reaching archived
-days compute the rollup from the events themselves (see docs/archive.md).
+kept, and the partition of an archived day of the rollups of events (``users_1m``, ``payment_attempts``)
+is dropped with it: queries reaching archived days compute the rollup from the events themselves (see
+docs/archive.md). The events' projections are part of its parts and need nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from fleetlens.store.tables import (
     EVENTS_TABLE,
     METRICS_TABLE,
+    PAYMENT_ATTEMPTS_TABLE,
     REJECTIONS_TABLE,
     USERS_1M_TABLE,
     TableDef,
@@ -84,7 +86,7 @@ FAMILIES: tuple[Family, ...] = (EVENTS, METRICS, REJECTIONS)
 BY_NAME = {f.name: f for f in FAMILIES}
 
 # Rollups of events whose partition of an archived day is dropped with the events' day.
-ROLLUPS_OF_EVENTS: tuple[TableDef, ...] = (USERS_1M_TABLE,)
+ROLLUPS_OF_EVENTS: tuple[TableDef, ...] = (USERS_1M_TABLE, PAYMENT_ATTEMPTS_TABLE)
 
 
 def partition_id(day: dt.date) -> str:

@@ -10,9 +10,9 @@ renders a time range of a table family as one SQL relation:
   because late events of an archived day live there until the next run archives them; the
   archiver guarantees a row is never in both (see docs/archive.md).
 
-``users_1m`` (the simultaneous-users rollup) has no archive of its own: for a range reaching an
-archived day the rollup is computed from the events relation with the same SELECT the
-materialized view runs, so the answer is the same.
+The rollups of events (``users_1m``, ``payment_attempts``: ``store/tables.py`` ``Rollup``) have no archive
+of their own: for a range reaching an archived day a rollup is computed from the events relation with the
+same SELECT its materialized view runs, so the answer is the same.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from fleetlens.archive.families import BY_NAME, EVENTS
 from fleetlens.archive.layout import ArchiveTarget, day_dir, files_glob, target_from_settings
 from fleetlens.archive.manifest import Catalog, load_catalog
-from fleetlens.store.tables import USERS_1M, USERS_1M_SELECT
+from fleetlens.store.tables import Rollup
 
 if TYPE_CHECKING:
     from fleetlens.settings import Settings
@@ -112,13 +112,14 @@ class ArchiveView:
             branches.append(f"SELECT {fam.columns} FROM {fn} WHERE {where}")
         return Relation("(" + " UNION ALL ".join(branches) + ")", in_archive, hot)
 
-    def users_relation(self, store: Store, lo_ms: int, end_ms: int, final: bool = False) -> Relation:
-        """The ``users_1m`` rows with ``lo < minute < end``: the rollup table while every needed day is hot,
-        else the rollup computed from events ∪ archive (event time ``(lo − 1 min, end)``)."""
-        events = self.relation(store, EVENTS.name, lo_ms - 60_000, end_ms, final)
+    def rollup_relation(self, store: Store, rollup: Rollup, start_ms: int, end_ms: int, final: bool = False) -> Relation:
+        """The rows of ``rollup`` derived from the events with ``start <= ts < end``: the rollup table while every
+        day of that range is hot (the caller filters it to its range), else the rollup computed from
+        events ∪ archive over that range."""
+        events = self.relation(store, EVENTS.name, start_ms, end_ms, final)
         if not events.archive_days:
-            return Relation(USERS_1M, [], events.hot_days)
-        return Relation("(" + USERS_1M_SELECT.format(source=events.sql) + ")", events.archive_days, events.hot_days)
+            return Relation(rollup.name, [], events.hot_days)
+        return Relation("(" + rollup.select.format(source=events.sql) + ")", events.archive_days, events.hot_days)
 
 
 HOUR_MS = 3_600_000

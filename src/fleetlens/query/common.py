@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from fleetlens.settings import QuerySettings
 from fleetlens.store.client import Store
+from fleetlens.store.tables import USERS_1M_ROLLUP, Rollup
 
 UTC = dt.timezone.utc
 
@@ -285,16 +286,22 @@ def table_source(store: Store, limits: Limits, table: str, rng: TimeRange) -> So
     return Source(table, rel.sql, rel.archive_days, rel.hot_days)
 
 
-def users_source(store: Store, limits: Limits, lo: dt.datetime, end: dt.datetime) -> Source:
-    """The ``users_1m`` rollup rows with ``lo < minute < end``: the rollup table, or (when the range reaches
-    archived days) the same rollup computed from events ∪ archive."""
+def rollup_source(store: Store, limits: Limits, rollup: Rollup, start_ms: int, end_ms: int) -> Source:
+    """The rows of a rollup of events (``store/tables.py`` ``Rollup``) derived from events with ``start <= ts < end``:
+    the rollup table (the query filters it to its range), or (when the range reaches archived days) the same
+    rollup computed from events ∪ archive over that range. Reported as read from ``events``."""
     from fleetlens.archive.reader import days_between
 
-    lo_ms, end_ms = to_ms(lo), to_ms(end)
     if limits.archive is None:
-        return Source("events", "users_1m", [], days_between(lo_ms - 60_000, end_ms))
-    rel = limits.archive.users_relation(store, lo_ms, end_ms, limits.final)
+        return Source("events", rollup.name, [], days_between(start_ms, end_ms))
+    rel = limits.archive.rollup_relation(store, rollup, start_ms, end_ms, limits.final)
     return Source("events", rel.sql, rel.archive_days, rel.hot_days)
+
+
+def users_source(store: Store, limits: Limits, lo: dt.datetime, end: dt.datetime) -> Source:
+    """The ``users_1m`` rollup rows with ``lo < minute < end`` (minute: event time rounded up, so the events of
+    ``(lo − 1 min, end)``)."""
+    return rollup_source(store, limits, USERS_1M_ROLLUP, to_ms(lo) - 60_000, to_ms(end))
 
 
 def sources_meta(*sources: Source) -> dict[str, Any]:

@@ -78,12 +78,17 @@ ORDER BY bucket, <group>
 LIMIT {{limit:UInt32}}
 """
 
-# Active users in an interval: distinct user_id with any business event in it.
-ACTIVE_SQL = f"""
-SELECT {BUCKET.format(ts='ts')} AS bucket, uniqExact(user_id) AS active_users
+# Active users in an interval: distinct user_id with any business event in it. Once per part of the range
+# (common.split_range): whole buckets merge the per-minute user sets of the active_1m projection
+# (store/tables.py; its aggregate and key are written here exactly as there, or it is not used).
+ACTIVE_BRANCH = f"""
+SELECT {MINUTE_BUCKET} AS bucket, uniqExact(user_id) AS active_users
 FROM <source>
-WHERE kind = 'business' AND user_id != '' AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
-GROUP BY bucket
+WHERE kind = 'business' AND notEmpty(user_id) AND <time>
+GROUP BY bucket"""
+
+ACTIVE_SQL = """
+SELECT * FROM <branches>
 ORDER BY bucket
 """
 
@@ -137,7 +142,9 @@ def resources(store: Store, *, group: str = "host", hosts: list[str] | None = No
         params["services"] = svc
     msrc, esrc = table_source(store, limits, "metrics", rng), table_source(store, limits, "events", rng)
     res = run(store, _fill(RESOURCES_SQL, group=group, filters=filters, source=msrc.sql), params, limits)
-    active = run(store, ACTIVE_SQL.replace("<source>", esrc.sql), params, limits)
+    parts, part_params = split_range(rng, step_s)
+    active_sql = ACTIVE_SQL.replace("<branches>", union_over(ACTIVE_BRANCH.replace("<source>", esrc.sql), parts))
+    active = run(store, active_sql, params | part_params, limits)
     active = fill_buckets(active, "bucket", rng, step_s, ("active_users",))
     return QueryResult({"resources": res, "active_users": active}, rng, timer.ms(), {"interval_s": step_s, "group": group, **sources_meta(msrc, esrc)})
 

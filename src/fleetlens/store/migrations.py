@@ -15,14 +15,18 @@ from typing import TYPE_CHECKING
 from fleetlens.store.tables import (
     ALERTS_TABLE,
     DATA_TABLES,
+    EVENTS_MINUTE_PROJECTION,
     EVENTS_TABLE,
+    EVENTS_USERS_PROJECTION,
+    PAYMENT_ATTEMPTS_ROLLUP,
     SCHEMA_MIGRATIONS,
+    USERS_1M_ROLLUP,
     RenderContext,
     render_create,
     render_database,
     render_action_index,
     render_add_projections,
-    render_users_1m,
+    render_rollup,
     render_migrations_table,
 )
 
@@ -50,9 +54,14 @@ def _queries(ctx: RenderContext) -> list[str]:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, metrics and rejections tables", _initial),
     Migration(2, "action_index (min/max ts per action_id, materialized view) and alerts", _queries),
-    Migration(3, "users_1m: active users per minute (materialized view) for simultaneous users", render_users_1m),
+    Migration(3, "users_1m: active users per minute (materialized view) for simultaneous users",
+              lambda ctx: render_rollup(USERS_1M_ROLLUP, ctx)),
     Migration(4, "events_1m: per-minute counts, amounts and durations as a projection of events (dashboard panels)",
-              lambda ctx: render_add_projections(EVENTS_TABLE, ctx)),
+              lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_MINUTE_PROJECTION[0],))),
+    Migration(5, "active_1m: distinct users per minute as a projection of events (active users per interval)",
+              lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_USERS_PROJECTION[0],))),
+    Migration(6, "payment_attempts: every payment attempt (materialized view) for payment retries",
+              lambda ctx: render_rollup(PAYMENT_ATTEMPTS_ROLLUP, ctx)),
 )
 
 

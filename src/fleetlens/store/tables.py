@@ -78,6 +78,17 @@ EVENTS_MINUTE_PROJECTION = (
     "GROUP BY toStartOfMinute(ts), kind, service, level, event_type, operation, outcome",
 )
 
+# Distinct users per minute and kind (a uniqExact state: the users' 128-bit hashes, exactly as uniqExact
+# keeps them), kept like events_1m: "active users per interval" merges the whole minutes' states instead
+# of hashing every business event's user_id (~470k states' entries instead of ~1M strings per 6 hours of
+# the simulator's mix). notEmpty(user_id) is a key so that a query can leave events without a user out.
+# An aggregate projection answers only aggregates it holds as written: uniqExactIf(…) would not match.
+EVENTS_USERS_PROJECTION = (
+    "active_1m",
+    "SELECT toStartOfMinute(ts), kind, notEmpty(user_id), uniqExact(user_id) "
+    "GROUP BY toStartOfMinute(ts), kind, notEmpty(user_id)",
+)
+
 # Logs and business events share one table so a trace by action_id reads one table. ORDER BY
 # serves "events of kind K of service S over an interval"; event_id last makes the sorting key
 # unique per event, which ReplacingMergeTree needs to collapse redelivered copies.
@@ -119,7 +130,7 @@ EVENTS_TABLE = TableDef(
         "idx_level level TYPE set(8) GRANULARITY 1",
         "idx_message message TYPE {message_index}",
     ),
-    projections=(EVENTS_MINUTE_PROJECTION,),
+    projections=(EVENTS_MINUTE_PROJECTION, EVENTS_USERS_PROJECTION),
     # a ReplacingMergeTree takes projections only when told what merges do with them: rebuild from the
     # merged (deduplicated) rows
     settings=(("index_granularity", "8192"), ("deduplicate_merge_projection_mode", "'rebuild'")),
@@ -196,6 +207,23 @@ ACTION_INDEX_TABLE = TableDef(
 )
 ACTION_INDEX_SELECT = "SELECT action_id, min(ts) AS ts_min, max(ts) AS ts_max FROM {source} WHERE action_id != '' GROUP BY action_id"
 
+@dataclass(frozen=True)
+class Rollup:
+    """A table derived from events: kept by a materialized view (``{name}_mv``) on every insert into events and
+    backfilled from the events stored before it. ``select`` (``… FROM {source} …``) is what the view runs; its
+    columns are the table's, in table order, so the rollup of any events relation (events ∪ archive:
+    archive/reader.py) is the same SELECT over that relation. Its day partitions go with the events' day when
+    it is archived (archive/families.py)."""
+
+    table: TableDef
+    select: str
+
+    @property
+    def name(self) -> str:
+        """Table name (the Distributed one in a cluster)."""
+        return self.table.name
+
+
 # Which users were active in which minute, for "simultaneous users": one row per (minute, class,
 # user) instead of one per event (~20x fewer rows). `minute` is the event time rounded *up* to the
 # minute, so the contract's window (t - W, t] is exactly the minutes t - W + 1m .. t. Replacing by
@@ -212,6 +240,33 @@ USERS_1M_SELECT = (
     "if(operation = 'page_view', 'viewing', 'buying') AS class, user_id FROM {source} "
     "WHERE kind = 'business' AND user_id != '' AND operation IN ('page_view', 'reserve', 'payment_attempt', 'buy') "
     "GROUP BY minute, class, user_id"
+)
+USERS_1M_ROLLUP = Rollup(USERS_1M_TABLE, USERS_1M_SELECT)
+
+# Every payment attempt (~2 % of the events), for "payment retries": the retries query reads these instead
+# of scanning every business event of its range, and finds the purchases with more than one attempt row by
+# `action_hash` (cityHash64(action_id), a UInt64 grouped much faster than the id strings) before grouping
+# only those purchases' attempts by action_id (query/business.py). Replacing by (ts, event_id): a
+# redelivered or backfilled copy collapses; until then the query counts attempts as distinct event ids.
+PAYMENT_ATTEMPTS_TABLE = TableDef(
+    name="payment_attempts",
+    columns=(
+        ("ts", TS),
+        ("event_id", STR),
+        ("action_id", STR),
+        ("action_hash", "UInt64"),
+        ("provider", LC),
+        ("outcome", LC),
+        ("attempt", "Nullable(Int64)"),
+    ),
+    order_by=("ts", "event_id"),
+    partition_by="toDate(ts)",
+    shard_key="cityHash64(action_id)",  # the events' key for rows with an action_id: a purchase on one shard
+)
+PAYMENT_ATTEMPTS_ROLLUP = Rollup(
+    PAYMENT_ATTEMPTS_TABLE,
+    "SELECT ts, event_id, action_id, cityHash64(action_id) AS action_hash, provider, outcome, attempt FROM {source} "
+    "WHERE kind = 'business' AND operation = 'payment_attempt'",
 )
 
 # Alerts raised by the detector. Ids are deterministic (rule, key, window), so a replayed alert
@@ -242,7 +297,8 @@ REJECTIONS = REJECTIONS_TABLE.name
 SCHEMA_MIGRATIONS = SCHEMA_MIGRATIONS_TABLE.name
 ACTION_INDEX = ACTION_INDEX_TABLE.name
 ALERTS = ALERTS_TABLE.name
-USERS_1M = "users_1m"
+USERS_1M = USERS_1M_TABLE.name
+PAYMENT_ATTEMPTS = PAYMENT_ATTEMPTS_TABLE.name
 
 MESSAGE_TEXT_INDEX = "text(tokenizer = splitByNonAlpha, preprocessor = lower(message)) GRANULARITY 100000000"
 MESSAGE_TOKENBF_INDEX = "tokenbf_v1(32768, 3, 0) GRANULARITY 1"
@@ -304,16 +360,18 @@ def render_create(table: TableDef, ctx: RenderContext) -> list[str]:
 PROJECTION_SETTINGS = ("deduplicate_merge_projection_mode",)
 
 
-def render_add_projections(table: TableDef, ctx: RenderContext, materialize: bool = True) -> list[str]:
+def render_add_projections(table: TableDef, ctx: RenderContext, materialize: bool = True,
+                           names: tuple[str, ...] | None = None) -> list[str]:
     """Statements giving an existing ``table`` (created before its projections were defined) its table settings
-    and projections, and (``materialize``) building them for the parts it already holds (a background
-    mutation; until it ends, queries read those parts' rows instead). Idempotent."""
-    if not table.projections:
+    and projections (``names`` only, when given), and (``materialize``) building them for the parts it already
+    holds (a background mutation; until it ends, queries read those parts' rows instead). Idempotent."""
+    projections = [(n, q) for n, q in table.projections if names is None or n in names]
+    if not projections:
         return []
     target = f"`{ctx.database}`.`{local_name(table, ctx)}`{_on_cluster(ctx)}"
     settings = [f"{k} = {v}" for k, v in table.settings if k in PROJECTION_SETTINGS]
     out = [f"ALTER TABLE {target} MODIFY SETTING " + ", ".join(settings)] if settings else []
-    for name, select in table.projections:
+    for name, select in projections:
         out.append(f"ALTER TABLE {target} ADD PROJECTION IF NOT EXISTS {name} ({select})")
         if materialize:
             out.append(f"ALTER TABLE {target} MATERIALIZE PROJECTION {name}")
@@ -356,15 +414,19 @@ def render_action_index(ctx: RenderContext) -> list[str]:
     ]
 
 
-def render_users_1m(ctx: RenderContext) -> list[str]:
-    """``users_1m``, its materialized view on events, and a backfill of stored events (idempotent: replacing)."""
+def render_rollup(rollup: Rollup, ctx: RenderContext) -> list[str]:
+    """A rollup's table, its materialized view on events, and a backfill of stored events (idempotent: the
+    rollups are replacing tables, so a repeated row collapses and their queries are insensitive to copies).
+
+    In a cluster the view reads each node's ``events_local`` into the rollup's ``_local`` table; the backfill
+    goes through the Distributed tables."""
     db = f"`{ctx.database}`"
-    target, source = local_name(USERS_1M_TABLE, ctx), local_name(EVENTS_TABLE, ctx)
+    target, source = local_name(rollup.table, ctx), local_name(EVENTS_TABLE, ctx)
     return [
-        *render_create(USERS_1M_TABLE, ctx),
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`users_1m_mv`{_on_cluster(ctx)} TO {db}.`{target}`\nAS "
-        + USERS_1M_SELECT.format(source=f"{db}.`{source}`"),
-        f"INSERT INTO {db}.`{USERS_1M}` " + USERS_1M_SELECT.format(source=f"{db}.`{EVENTS}`"),
+        *render_create(rollup.table, ctx),
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`{rollup.name}_mv`{_on_cluster(ctx)} TO {db}.`{target}`\nAS "
+        + rollup.select.format(source=f"{db}.`{source}`"),
+        f"INSERT INTO {db}.`{rollup.name}` " + rollup.select.format(source=f"{db}.`{EVENTS}`"),
     ]
 
 

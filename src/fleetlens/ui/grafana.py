@@ -90,12 +90,12 @@ def _sections() -> list[tuple[str, list[Panel]]]:
     """The dashboard: rows of panels, each panel's SQL derived from the query families."""
     ingest_sql = grafana_sql(_one_pass(ingest.EVENTS_SQL, "{branches}", ingest.EVENTS_BRANCH))
     totals = grafana_sql(_one_pass(business.TOTALS_SQL, "{branches}", business.TOTALS_BRANCH))
-    retries = grafana_sql(business.RETRIES_SQL)
+    retries = grafana_sql(business.RETRIES_SQL, source="payment_attempts")
     durations_sql = _one_pass(perf.DURATIONS_SQL, "<branches>", perf.DURATIONS_BRANCH).replace("<filters>", "")
     durations = grafana_sql(durations_sql.replace("<column>", "operation"), kind="'business'")
     log_durations = grafana_sql(durations_sql.replace("<column>", "event_type"), kind="'log'")
     resources = grafana_sql(perf.RESOURCES_SQL.replace("<group>", "host").replace("<filters>", ""), source="metrics")
-    active = grafana_sql(perf.ACTIVE_SQL)
+    active = grafana_sql(_one_pass(perf.ACTIVE_SQL, "<branches>", perf.ACTIVE_BRANCH))
     window_ms = "300000"  # settings.query.users_window_min (5) in ms
     users_sql = grafana_sql(
         users.SQL, source="users_1m", window=window_ms,
