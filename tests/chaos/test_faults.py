@@ -27,6 +27,14 @@ def test_redis_server_killed_and_restarted_mid_stream(redis_rig):
     assert result.produced == 40_000
 
 
+def test_detector_through_a_redis_restart_raises_the_clean_runs_alerts(redis_rig):
+    result = scenarios.mq_fault(redis_rig, role("detect"), "Redis SIGKILLed and restarted",
+                                lambda: scenarios.redis_restart(redis_rig, 3), events=400_000)
+    print(result.summary())
+    assert result.passed, result.summary()
+    assert result.produced >= 4  # the clean run's alerts: the scenarios' own, each once (checked in passed)
+
+
 def test_store_refusing_inserts_acknowledges_nothing_unstored(redis_rig):
     result = scenarios.store_outage(redis_rig, outage_s=5, rate=4_000, tail_s=3)
     print(result.summary())

@@ -32,17 +32,16 @@ def _report(result, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-def _role(name: str, counted_only: bool = True):
-    """The registered role, as a usage error when unknown. Only ``sigkill`` takes roles judged
-    against a clean run (detect) or batch roles (archive); the others count events."""
+def _role(name: str, consumers: tuple[str, ...] | None = ("ingest",)):
+    """The registered role, as a usage error when unknown or not one of ``consumers`` (None: any role)."""
     from fleetlens.chaos.roles import role
 
     try:
         spec = role(name)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--role") from None
-    if counted_only and (spec.reference_env is not None or spec.history_days):
-        raise typer.BadParameter(f"{name!r} is only for `fleetlens chaos sigkill`; here: ingest", param_hint="--role")
+    if consumers is not None and spec.name not in consumers:
+        raise typer.BadParameter(f"{name!r} is not for this run; here: {', '.join(consumers)}", param_hint="--role")
     return spec
 
 
@@ -68,7 +67,7 @@ def sigkill(
     from fleetlens.chaos.scenarios import sigkill_cycles
 
     delay = {"max_delay_s": max_delay} if max_delay is not None else {}
-    spec = _role(role, counted_only=False)
+    spec = _role(role, consumers=None)
     with _rig(work_dir, "sigkill", mq) as rig:
         _report(sigkill_cycles(rig, spec, cycles=cycles, events=events, progress=typer.echo, **delay), as_json)
 
@@ -79,13 +78,13 @@ def mq_restart(
     down: float = typer.Option(10.0, "--down", help="Seconds the server stays dead."),
     events: int = typer.Option(300_000, "--events", help="Events produced while it happens."),
     rate: float = typer.Option(20_000.0, "--rate", help="Events per second offered."),
-    role: str = typer.Option("ingest", "--role", help="The role consuming."),
+    role: str = typer.Option("ingest", "--role", help="The role consuming: ingest (events counted) or detect (alerts compared with a clean run)."),
     work_dir: Optional[Path] = _WORK, as_json: bool = _JSON,
 ) -> None:
     """SIGKILL the MQ server mid-stream, keep it down, restart it: the role must catch up by itself."""
     from fleetlens.chaos import scenarios
 
-    spec = _role(role)
+    spec = _role(role, ("ingest", "detect"))
     with _rig(work_dir, f"{mq}-restart", mq) as rig:
         fault = (lambda: scenarios.redis_restart(rig, down)) if mq == "redis" else (lambda: scenarios.kafka_restart(rig, down))
         name = "Redis-protocol server SIGKILLed and restarted" if mq == "redis" else "Kafka broker SIGKILLed and restarted"
@@ -97,13 +96,13 @@ def broker_down(
     brokers: int = typer.Option(3, "--brokers", help="Cluster size (replication factor min(3, brokers), min.insync.replicas 2)."),
     events: int = typer.Option(300_000, "--events", help="Events produced while it happens."),
     rate: float = typer.Option(20_000.0, "--rate", help="Events per second offered."),
-    role: str = typer.Option("ingest", "--role", help="The role consuming."),
+    role: str = typer.Option("ingest", "--role", help="The role consuming: ingest (events counted) or detect (alerts compared with a clean run)."),
     work_dir: Optional[Path] = _WORK, as_json: bool = _JSON,
 ) -> None:
     """In a Kafka cluster on loopback, SIGKILL the leader of partition 0 mid-stream; it stays down."""
     from fleetlens.chaos import scenarios
 
-    spec = _role(role)
+    spec = _role(role, ("ingest", "detect"))
     with _rig(work_dir, "broker-down", "kafka", brokers) as rig:
         _report(scenarios.mq_fault(rig, spec, f"one of {brokers} Kafka brokers SIGKILLed",
                                    lambda: scenarios.kafka_leader_down(rig), events=events, rate=rate,

@@ -282,13 +282,17 @@ def mq_fault(rig: Rig, spec: Role, name: str, fault: Callable[[], dict[str, Any]
     Then the producer finishes (riding out the outage), the role must catch up by itself, and the
     store must hold exactly the produced events. ``progress`` gets a line per phase and every
     10 s while catching up: during the outage the clients' only output is "connection refused".
+    A role judged against a clean run (the detector) gets its scenario traffic written up front
+    (its scenarios sit at fixed seconds of event time) and drains it as a backlog through the
+    fault; its alerts must then equal the clean run's.
     """
     say = progress or (lambda line: None)
     logs = rig.work_dir / f"{spec.name}-{name.replace(' ', '-')}.log"
+    backlog = rig.produce(events, seed, events_per_message, scenarios=spec.traffic) if spec.traffic else None
     proc = RoleProcess(spec, rig.env(), log_path=logs)
     failures: list[str] = []
     try:
-        production = rig.produce_in_background(events, seed, rate, events_per_message)
+        production = None if backlog else rig.produce_in_background(events, seed, rate, events_per_message)
         expected_messages = -(-events // events_per_message)
         wait_until(lambda: rig.acknowledged(spec.group) >= expected_messages * at_fraction or not proc.alive(), 300, 0.05)
         acked_at_fault = rig.acknowledged(spec.group)
@@ -296,7 +300,7 @@ def mq_fault(rig: Rig, spec: Role, name: str, fault: Callable[[], dict[str, Any]
         say(f"{name}: fault at {acked_at_fault:,} of {expected_messages:,} messages acknowledged")
         figures = fault()
         say(f"MQ back {time.monotonic() - started:.1f} s after the fault ({figures}); producer finishing")
-        summary = production.join(600)
+        summary = production.join(600) if production else backlog
         say(f"producer done {time.monotonic() - started:.1f} s after the fault: {summary.messages:,} messages")
         last_said = [time.monotonic()]
 
@@ -318,6 +322,8 @@ def mq_fault(rig: Rig, spec: Role, name: str, fault: Callable[[], dict[str, Any]
         failures.append(f"{spec.name} exited {code} on SIGTERM: {proc.log_tail(1000)}")
     figures |= {"acknowledged when broken": f"{acked_at_fault:,} of {summary.messages:,} messages",
                 "fault start to all acknowledged (s)": round(recovered_s, 1)}
+    if spec.reference_env is not None:
+        return _finish_against_reference(rig, spec, f"{spec.name}: {name}", figures, failures)
     return _finish(rig, spec, f"{spec.name}: {name}", summary, figures, failures)
 
 
