@@ -44,3 +44,46 @@ def test_cluster_ddl_moves_and_drops_on_every_shard():
         # the staging twin is the same table under another name: MOVE PARTITION needs identical structure
         hot, staging = render_create(fam.table, ctx), render_create(fam.staging, ctx)
         assert [s.replace(f"{fam.name}_archiving", fam.name) for s in staging] == hot
+
+
+def test_scheduler_keeps_going_through_an_archive_target_outage(tmp_path, moto, s3_bucket, decoded):
+    """The bucket is gone (real S3 errors from the S3-protocol server) for several runs: every day fails,
+    nothing is dropped, the thread keeps going; once the bucket is back the next run archives every day, exactly."""
+    import boto3
+
+    from tests.archive.conftest import S3_ENV, s3_settings
+
+    s3 = boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"])
+    s3.delete_bucket(Bucket=s3_bucket)  # the outage
+    base = s3_settings(tmp_path, moto, s3_bucket)
+    settings = base.model_copy(update={"archive": base.archive.model_copy(
+        update={"retention_days": RETENTION_KEEPING_D2, "interval_s": 1.0})})
+    store = open_store(settings)
+    runs = []
+    try:
+        load(store, decoded)
+        rows = {t: int(store.query_scalar(f"SELECT count() FROM {t}")) for t in ("events", "metrics")}
+        scheduler = ArchiveScheduler(settings, store, on_run=runs.append)
+        scheduler.start()
+        deadline = time.monotonic() + 120
+        while scheduler.failed_runs < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert scheduler.failed_runs >= 3 and "does not exist" in scheduler.last_error
+        assert all(r.failed and not [d for d in r.days if d.status == "archived"] for r in runs)
+        assert {t: int(store.query_scalar(f"SELECT count() FROM {t}")) for t in rows} == rows  # nothing dropped
+        assert scheduler.is_alive()
+
+        s3.create_bucket(Bucket=s3_bucket)  # the target is back
+        while not (runs and runs[-1].days and not runs[-1].failed) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        scheduler.stop()
+        assert runs and runs[-1].days and not runs[-1].failed
+        archived = sum(r.rows for r in runs)
+        hot = {t: int(store.query_scalar(f"SELECT count() FROM {t}")) for t in rows}
+        assert sorted(load_catalog(scheduler.archiver.target).days("events")) == DAYS[:2]
+        assert store.query_scalar("SELECT min(toDate(ts)) FROM events") == DAYS[2]
+        moved = {t: rows[t] - hot[t] for t in rows}
+        assert moved["events"] > 0 and archived >= sum(moved.values())  # rejections are archived too
+    finally:
+        store.close()

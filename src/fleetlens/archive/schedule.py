@@ -24,6 +24,8 @@ class ArchiveScheduler(threading.Thread):
         self.on_run = on_run  # called with each RunResult (e.g. to refresh the API's archive view)
         self._stop_requested = threading.Event()
         self.last: RunResult | None = None
+        self.failed_runs = 0  # runs that raised (e.g. the target unreachable before any day started)
+        self.last_error: str | None = None
 
     def run(self) -> None:
         while not self._stop_requested.is_set():
@@ -34,8 +36,10 @@ class ArchiveScheduler(threading.Thread):
                              failed=len(self.last.failed), seconds=self.last.seconds)
                 if self.on_run:
                     self.on_run(self.last)
-            except Exception:  # noqa: BLE001 - the stack keeps running; the next interval retries
-                log.exception("archive run failed")
+            except Exception as exc:  # noqa: BLE001 - the stack keeps running; the next interval retries
+                self.failed_runs += 1
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                log.exception("archive run failed; retried at the next interval", in_s=self.settings.archive.interval_s)
             if self._stop_requested.wait(self.settings.archive.interval_s):
                 break
 
