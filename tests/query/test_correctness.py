@@ -122,7 +122,7 @@ class _Recording:
         self.store, self.extra, self.queries = store, extra, []
 
     def query_arrow(self, sql, params=None, **kw):
-        self.queries.append((sql, params))
+        self.queries.append((sql + self.extra, params))
         return self.store.query_arrow(sql + self.extra, params, **kw)
 
 

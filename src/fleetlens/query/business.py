@@ -39,8 +39,9 @@ INTERVALS = ("15m", "1h", "3h", "1d")
 # Buckets are epoch-aligned multiples of the interval (UTC), like toStartOfInterval.
 BUCKET = "fromUnixTimestamp64Milli(intDiv(toUnixTimestamp64Milli({ts}), {{step:Int64}}) * {{step:Int64}}, 'UTC')"
 
-# Counts and amounts per bucket, operation and outcome, once per part of the range (common.split_range:
-# whole buckets come from the events_1m projection), then pivoted per bucket.
+# Counts and amounts per bucket, operation and outcome, once per part of the range (common.split_range by
+# minutes: every whole minute comes from the events_1m projection, only the seconds at either end from rows),
+# then summed and pivoted per bucket: sums of parts are the bucket's sums.
 TOTALS_BRANCH = f"""
 SELECT {MINUTE_BUCKET} AS bucket, operation, outcome, count() AS n, sum(amount) AS amt
 FROM {{source}}
@@ -105,7 +106,7 @@ def business_metrics(store: Store, *, start: Any = None, end: Any = None, interv
     src = table_source(store, limits, "events", rng)
     source = src.sql
     params = {**rng.params(), "step": step_s * 1000, "limit": limits.max_rows}
-    parts, part_params = split_range(rng, step_s)
+    parts, part_params = split_range(rng, 60)
     branches = union_over(TOTALS_BRANCH.replace("{source}", source), parts)
     totals = run(store, TOTALS_SQL.replace("{branches}", branches), params | part_params, limits)
     attempts = rollup_source(store, limits, PAYMENT_ATTEMPTS_ROLLUP, rng.start_ms, rng.end_ms)

@@ -30,8 +30,8 @@ from fleetlens.store.client import Store
 
 INTERVALS = ("1m", "5m", "15m", "1h", "3h", "1d")
 
-# Per bucket, kind and level once per part of the range (common.split_range: whole buckets come from
-# the events_1m projection), then summed per bucket.
+# Per bucket, kind and level once per part of the range (common.split_range by minutes: every whole minute
+# comes from the events_1m projection, only the seconds at either end from rows), then summed per bucket.
 EVENTS_BRANCH = f"""
 SELECT {MINUTE_BUCKET} AS bucket, kind, level, count() AS n
 FROM {{source}}
@@ -78,7 +78,7 @@ def ingest_overview(store: Store, *, start: Any = None, end: Any = None, interva
     check_buckets(rng, step_s, limits)
     params = {**rng.params(), "step": step_s * 1000}
     ev_src, m_src = table_source(store, limits, "events", rng), table_source(store, limits, "metrics", rng)
-    parts, part_params = split_range(rng, step_s)
+    parts, part_params = split_range(rng, 60)
     events = run(store, EVENTS_SQL.replace("{branches}", union_over(EVENTS_BRANCH.replace("{source}", ev_src.sql), parts)),
                  params | part_params, limits)
     metrics = run(store, METRICS_SQL.replace("{source}", m_src.sql), params, limits)

@@ -57,9 +57,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "users_1m: active users per minute (materialized view) for simultaneous users",
               lambda ctx: render_rollup(USERS_1M_ROLLUP, ctx)),
     Migration(4, "events_1m: per-minute counts, amounts and durations as a projection of events (dashboard panels)",
-              lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_MINUTE_PROJECTION[0],))),
+              lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_MINUTE_PROJECTION.name,))),
     Migration(5, "active_1m: distinct users per minute as a projection of events (active users per interval)",
-              lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_USERS_PROJECTION[0],))),
+              lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_USERS_PROJECTION.name,))),
     Migration(6, "payment_attempts: every payment attempt (materialized view) for payment retries",
               lambda ctx: render_rollup(PAYMENT_ATTEMPTS_ROLLUP, ctx)),
 )
