@@ -134,7 +134,9 @@ class _Recording:
     (lambda s, r: ingest.ingest_overview(s, **r, interval="1m", limits=LIMITS).tables["buckets"], "events_1m"),
     (lambda s, r: events.search_events(s, events.EventFilter(kinds=["log"]), **r, limit=1, limits=LIMITS).tables["counts"],
      "events_1m"),
-    (lambda s, r: perf.resources(s, **r, interval="15m", limits=LIMITS).tables["active_users"], "active_1m"),
+    (lambda s, r: perf.resources(s, **r, interval="15m", limits=LIMITS).tables["active_users"], "active_15m"),
+    (lambda s, r: perf.resources(s, **r, interval="1h", limits=LIMITS).tables["active_users"], "active_15m"),
+    (lambda s, r: perf.resources(s, **r, interval="5m", limits=LIMITS).tables["active_users"], "active_1m"),
     (lambda s, r: perf.resources(s, **r, interval="1m", limits=LIMITS).tables["active_users"], "active_1m"),
 ])
 def test_whole_minutes_come_from_the_projection_with_the_same_answer(loaded, whole, family, projection):
@@ -212,16 +214,17 @@ def test_retries_see_only_the_attempts_in_range(loaded, dataset, offset_s, lengt
     assert length_s < 3600 or sum(v[0] for v in got.values()) > 10
 
 
-def test_active_users_exact_over_a_range_cutting_minutes(loaded, dataset):
-    # whole buckets from the active_1m projection, the partial ones at both ends from the rows
+@pytest.mark.parametrize("interval,step_s,buckets", [("5m", 300, 25), ("15m", 900, 9), ("1h", 3600, 3)])
+def test_active_users_exact_over_a_range_cutting_minutes(loaded, dataset, interval, step_s, buckets):
+    # whole buckets from the active_1m / active_15m projection, the partial ones at both ends from the rows
     _, ref, _ = dataset
     lo, hi = START_MS + 61_234, START_MS + 2 * 3600_000 + 30_567
-    result = perf.resources(loaded, start=from_ms(lo), end=from_ms(hi), interval="5m", limits=LIMITS)
+    result = perf.resources(loaded, start=from_ms(lo), end=from_ms(hi), interval=interval, limits=LIMITS)
     ms = pl.col("ts").dt.epoch("ms")
     biz = ref.filter((pl.col("kind") == "business") & (ms >= lo) & (ms < hi) & (pl.col("user_id") != ""))
-    want = dict(_bucket(biz, 300).group_by("bucket_ms").agg(pl.col("user_id").n_unique()).iter_rows())
+    want = dict(_bucket(biz, step_s).group_by("bucket_ms").agg(pl.col("user_id").n_unique()).iter_rows())
     got = {int(r["bucket"].timestamp() * 1000): r["active_users"] for r in result.tables["active_users"].to_pylist()}
-    assert got == want and len(want) == 25
+    assert got == want and len(want) == buckets
 
 
 def test_duration_stats_exact_and_quantiles_within_rank_error(loaded, dataset, whole):

@@ -100,9 +100,9 @@ def test_events_stored_before_the_minute_projection_get_it(tmp_path):
         ensure_schema(s, MIGRATIONS[:3])
         s.insert_arrow("events", decode_payloads(generate_payloads(5000, seed=3)).events)
         assert "PROJECTION" not in s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
-        assert ensure_schema(s) == [4, 5, 6]
+        assert ensure_schema(s) == [4, 5, 6, 7]
         ddl = s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
-        assert "PROJECTION events_1m" in ddl and "PROJECTION active_1m" in ddl
+        assert "PROJECTION events_1m" in ddl and "PROJECTION active_1m" in ddl and "PROJECTION active_15m" in ddl
         deadline = time.monotonic() + 60
         while s.query_scalar("SELECT count() FROM system.mutations WHERE table = 'events' AND NOT is_done") and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -314,25 +314,36 @@ def sources_meta(*sources: Source) -> dict[str, Any]:
     return {"sources": {t: {k: [d.isoformat() for d in sorted(v)] for k, v in e.items()} for t, e in out.items()}}
 
 
-# Time bucketed through whole minutes: the same epoch-aligned buckets as ``query/business.py``'s BUCKET
-# for steps of whole minutes, and an expression ClickHouse can evaluate on the events_1m projection
-# (per-minute aggregates kept in the events table's parts, store/tables.py).
+# Time bucketed through whole minutes (or quarter hours): the same epoch-aligned buckets as
+# ``query/business.py``'s BUCKET for steps that are multiples of the unit, and an expression ClickHouse can
+# evaluate on a projection keyed by the unit (per-minute / per-quarter-hour aggregates kept in the events
+# table's parts, store/tables.py).
 MINUTE = "toStartOfMinute(ts)"
-MINUTE_BUCKET = f"fromUnixTimestamp64Milli(toInt64(intDiv(toUnixTimestamp({MINUTE}) * 1000, {{step:Int64}}) * {{step:Int64}}), 'UTC')"
+QUARTER = "toStartOfFifteenMinutes(ts)"
+UNIT_S = {MINUTE: 60, QUARTER: 900}
 
 
-def split_range(rng: TimeRange, step_s: int) -> tuple[list[str], dict[str, Any]]:
+def bucket_of(unit: str) -> str:
+    """The epoch-aligned ``{step}`` bucket of a row, computed from ``unit`` (MINUTE or QUARTER) only."""
+    return f"fromUnixTimestamp64Milli(toInt64(intDiv(toUnixTimestamp({unit}) * 1000, {{step:Int64}}) * {{step:Int64}}), 'UTC')"
+
+
+MINUTE_BUCKET = bucket_of(MINUTE)
+
+
+def split_range(rng: TimeRange, step_s: int, unit: str = MINUTE) -> tuple[list[str], dict[str, Any]]:
     """[start, end) as disjoint time filters and their parameters: the whole buckets of ``step_s`` inside the
-    range as a filter on ``toStartOfMinute(ts)`` (a per-minute projection can answer it), and the partial
-    buckets at either end as filters on ``ts`` (read from the rows). Each bucket falls in exactly one filter,
-    so per-bucket results of the parts are final rows, and a sum over the parts is the range's sum.
-    A step that is not whole minutes, or a range without a whole bucket, gives the one plain filter."""
+    range as a filter on ``unit`` (``toStartOfMinute(ts)``, or ``toStartOfFifteenMinutes(ts)``: a projection
+    keyed by it can answer it), and the partial buckets at either end as filters on ``ts`` (read from the
+    rows). Each bucket falls in exactly one filter, so per-bucket results of the parts are final rows, and a
+    sum over the parts is the range's sum. A step that is not a multiple of the unit, or a range without a
+    whole bucket, gives the one plain filter."""
     plain = "ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}"
     step = step_s * 1000
     lo, hi = -(-rng.start_ms // step) * step, rng.end_ms // step * step
-    if step_s % 60 or lo >= hi:
+    if step_s % UNIT_S[unit] or lo >= hi:
         return [plain], {}
-    parts = [f"{MINUTE} >= {{whole_lo:DateTime64(3, 'UTC')}} AND {MINUTE} < {{whole_hi:DateTime64(3, 'UTC')}}"]
+    parts = [f"{unit} >= {{whole_lo:DateTime64(3, 'UTC')}} AND {unit} < {{whole_hi:DateTime64(3, 'UTC')}}"]
     if rng.start_ms < lo:
         parts.append("ts >= {start:DateTime64(3, 'UTC')} AND ts < {whole_lo:DateTime64(3, 'UTC')}")
     if hi < rng.end_ms:

@@ -14,10 +14,14 @@ import polars as pl
 
 from fleetlens.query.business import BUCKET
 from fleetlens.query.common import (
+    MINUTE,
     MINUTE_BUCKET,
+    QUARTER,
+    UNIT_S,
     Limits,
     QueryResult,
     Timer,
+    bucket_of,
     check_buckets,
     choice,
     fill_buckets,
@@ -79,10 +83,11 @@ LIMIT {{limit:UInt32}}
 """
 
 # Active users in an interval: distinct user_id with any business event in it. Once per part of the range
-# (common.split_range): whole buckets merge the per-minute user sets of the active_1m projection
-# (store/tables.py; its aggregate and key are written here exactly as there, or it is not used).
-ACTIVE_BRANCH = f"""
-SELECT {MINUTE_BUCKET} AS bucket, uniqExact(user_id) AS active_users
+# (common.split_range): whole buckets merge the user sets of the active_15m projection (intervals of whole
+# quarter hours) or of active_1m (the others); store/tables.py. Their aggregate and keys are written here
+# exactly as there (<bucket>: common.bucket_of the unit), or ClickHouse reads the rows instead.
+ACTIVE_BRANCH = """
+SELECT <bucket> AS bucket, uniqExact(user_id) AS active_users
 FROM <source>
 WHERE kind = 'business' AND notEmpty(user_id) AND <time>
 GROUP BY bucket"""
@@ -142,8 +147,10 @@ def resources(store: Store, *, group: str = "host", hosts: list[str] | None = No
         params["services"] = svc
     msrc, esrc = table_source(store, limits, "metrics", rng), table_source(store, limits, "events", rng)
     res = run(store, _fill(RESOURCES_SQL, group=group, filters=filters, source=msrc.sql), params, limits)
-    parts, part_params = split_range(rng, step_s)
-    active_sql = ACTIVE_SQL.replace("<branches>", union_over(ACTIVE_BRANCH.replace("<source>", esrc.sql), parts))
+    unit = QUARTER if step_s % UNIT_S[QUARTER] == 0 else MINUTE
+    parts, part_params = split_range(rng, step_s, unit)
+    branch = _fill(ACTIVE_BRANCH, bucket=bucket_of(unit), source=esrc.sql)
+    active_sql = ACTIVE_SQL.replace("<branches>", union_over(branch, parts))
     active = run(store, active_sql, params | part_params, limits)
     active = fill_buckets(active, "bucket", rng, step_s, ("active_users",))
     return QueryResult({"resources": res, "active_users": active}, rng, timer.ms(), {"interval_s": step_s, "group": group, **sources_meta(msrc, esrc)})

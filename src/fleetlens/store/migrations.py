@@ -18,6 +18,7 @@ from fleetlens.store.tables import (
     EVENTS_MINUTE_PROJECTION,
     EVENTS_TABLE,
     EVENTS_USERS_PROJECTION,
+    EVENTS_USERS_QUARTER_PROJECTION,
     PAYMENT_ATTEMPTS_ROLLUP,
     SCHEMA_MIGRATIONS,
     USERS_1M_ROLLUP,
@@ -62,6 +63,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_USERS_PROJECTION.name,))),
     Migration(6, "payment_attempts: every payment attempt (materialized view) for payment retries",
               lambda ctx: render_rollup(PAYMENT_ATTEMPTS_ROLLUP, ctx)),
+    Migration(7, "active_15m: distinct users per quarter hour as a projection of events (active users per 15m, 1h, 3h, 1d)",
+              lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_USERS_QUARTER_PROJECTION.name,))),
 )
 
 

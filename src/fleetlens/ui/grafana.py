@@ -95,7 +95,7 @@ def _sections() -> list[tuple[str, list[Panel]]]:
     durations = grafana_sql(durations_sql.replace("<column>", "operation"), kind="'business'")
     log_durations = grafana_sql(durations_sql.replace("<column>", "event_type"), kind="'log'")
     resources = grafana_sql(perf.RESOURCES_SQL.replace("<group>", "host").replace("<filters>", ""), source="metrics")
-    active = grafana_sql(_one_pass(perf.ACTIVE_SQL, "<branches>", perf.ACTIVE_BRANCH))
+    active = grafana_sql(_one_pass(perf.ACTIVE_SQL, "<branches>", perf.ACTIVE_BRANCH.replace("<bucket>", MINUTE_BUCKET)))
     window_ms = "300000"  # settings.query.users_window_min (5) in ms
     users_sql = grafana_sql(
         users.SQL, source="users_1m", window=window_ms,
