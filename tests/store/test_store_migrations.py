@@ -100,7 +100,7 @@ def test_events_stored_before_the_minute_projection_get_it(tmp_path):
         ensure_schema(s, MIGRATIONS[:3])
         s.insert_arrow("events", decode_payloads(generate_payloads(5000, seed=3)).events)
         assert "PROJECTION" not in s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
-        assert ensure_schema(s) == [4, 5, 6, 7]
+        assert ensure_schema(s) == [4, 5, 6, 7, 8]
         ddl = s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
         assert "PROJECTION events_1m" in ddl and "PROJECTION active_1m" in ddl and "PROJECTION active_15m" in ddl
         deadline = time.monotonic() + 60
@@ -118,5 +118,36 @@ def test_events_stored_before_the_minute_projection_get_it(tmp_path):
         plan = s.query_arrow("EXPLAIN " + users.format(1)).column(0).to_pylist()
         assert any("ReadFromMergeTree (active_1m)" in line for line in plan)
         assert s.query_arrow(users.format(1)).to_pylist() == s.query_arrow(users.format(0)).to_pylist()
+    finally:
+        s.close()
+
+
+def test_users_hash_column_added_to_an_existing_rollup(tmp_path):
+    import dataclasses
+
+    from fleetlens.contract.decode import decode_payloads
+    from fleetlens.simulate.runner import generate_payloads
+    from fleetlens.store.client import EmbeddedStore
+    from fleetlens.store.tables import USERS_1M_ROLLUP, USERS_1M_TABLE, render_rollup
+
+    # users_1m and its view as created before migration 8: no user_hash
+    old_table = dataclasses.replace(USERS_1M_TABLE, columns=USERS_1M_TABLE.columns[:3])
+    old_select = USERS_1M_ROLLUP.select.replace(", reinterpretAsUInt128(sipHash128(user_id)) AS user_hash", "")
+    old = dataclasses.replace(USERS_1M_ROLLUP, table=old_table, select=old_select)
+    s = EmbeddedStore(tmp_path / "old", "fleetlens")
+    try:
+        ensure_schema(s, MIGRATIONS[:2])
+        for stmt in render_rollup(old, s.render_context):  # what migration 3 ran then
+            s.command(stmt)
+        s.command("INSERT INTO schema_migrations (version, name) VALUES (3, 'users_1m')")
+        ensure_schema(s, MIGRATIONS[:7])
+        events = decode_payloads(generate_payloads(4000, seed=4)).events
+        s.insert_arrow("events", events.slice(0, 2000))
+        assert ensure_schema(s) == [8]
+        s.insert_arrow("events", events.slice(2000))  # through the old view: the column's DEFAULT fills it
+        check = ("SELECT count() AS n, countIf(user_hash = reinterpretAsUInt128(sipHash128(user_id))) AS ok, "
+                 "uniqExact(user_hash) = uniqExact(user_id) AS same FROM users_1m")
+        row = s.query_arrow(check).to_pylist()[0]
+        assert row["n"] == row["ok"] > 0 and row["same"]
     finally:
         s.close()

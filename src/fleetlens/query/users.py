@@ -34,13 +34,14 @@ BUYING_OPS = ("reserve", "payment_attempt", "buy")
 
 # users_1m holds (minute, class, user) with minute = event time rounded up to the minute, so an event
 # of minute m counts at every t with m <= t < m + W, exactly as its own ts would for whole-minute t.
+# Users are counted by user_hash: the SipHash128 uniqExact(user_id) would compute, stored (store/tables.py).
 SQL = """
 SELECT fromUnixTimestamp64Milli(t_ms, 'UTC') AS t,
-       uniqExactIf(user_id, class = 'viewing') AS viewing,
-       uniqExactIf(user_id, class = 'buying') AS buying
+       uniqExactIf(user_hash, class = 'viewing') AS viewing,
+       uniqExactIf(user_hash, class = 'buying') AS buying
 FROM
 (
-    SELECT user_id, class, toInt64(toUnixTimestamp(minute)) * 1000 AS m,
+    SELECT user_hash, class, toInt64(toUnixTimestamp(minute)) * 1000 AS m,
            arrayJoin(range(intDiv(m + {step:Int64} - 1, {step:Int64}) * {step:Int64}, m + {window:Int64}, {step:Int64})) AS t_ms
     FROM <source>
     WHERE minute > {lo:DateTime64(3, 'UTC')} AND minute < {end:DateTime64(3, 'UTC')}

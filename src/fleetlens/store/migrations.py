@@ -22,10 +22,12 @@ from fleetlens.store.tables import (
     PAYMENT_ATTEMPTS_ROLLUP,
     SCHEMA_MIGRATIONS,
     USERS_1M_ROLLUP,
+    USERS_1M_TABLE,
     RenderContext,
     render_create,
     render_database,
     render_action_index,
+    render_add_column,
     render_add_projections,
     render_rollup,
     render_migrations_table,
@@ -65,6 +67,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               lambda ctx: render_rollup(PAYMENT_ATTEMPTS_ROLLUP, ctx)),
     Migration(7, "active_15m: distinct users per quarter hour as a projection of events (active users per 15m, 1h, 3h, 1d)",
               lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_USERS_QUARTER_PROJECTION.name,))),
+    Migration(8, "users_1m.user_hash: the users' SipHash128 stored, counted instead of hashing user_id per query",
+              lambda ctx: render_add_column(USERS_1M_TABLE, ctx, "user_hash")),
 )
 
 

@@ -258,16 +258,20 @@ class Rollup:
 # user) instead of one per event (~20x fewer rows). `minute` is the event time rounded *up* to the
 # minute, so the contract's window (t - W, t] is exactly the minutes t - W + 1m .. t. Replacing by
 # the whole key: a repeated row (backfill, redelivery) collapses, and the query counts distinct users.
+# `user_hash` is the user's SipHash128, the very key uniqExact(user_id) hashes a string to: counting distinct
+# user_hash is counting distinct user_id, without hashing each string again at query time (6 h: 3x faster).
+# Its DEFAULT fills it for a view created before the column (migration 8).
+USER_HASH = "reinterpretAsUInt128(sipHash128(user_id))"
 USERS_1M_TABLE = TableDef(
     name="users_1m",
-    columns=(("minute", "DateTime('UTC')"), ("class", LC), ("user_id", "String")),
+    columns=(("minute", "DateTime('UTC')"), ("class", LC), ("user_id", "String"), ("user_hash", f"UInt128 DEFAULT {USER_HASH}")),
     order_by=("minute", "class", "user_id"),
     partition_by="toDate(minute)",
     shard_key="cityHash64(user_id)",
 )
 USERS_1M_SELECT = (
     "SELECT toDateTime(intDiv(toUnixTimestamp64Milli(ts) + 59999, 60000) * 60, 'UTC') AS minute, "
-    "if(operation = 'page_view', 'viewing', 'buying') AS class, user_id FROM {source} "
+    f"if(operation = 'page_view', 'viewing', 'buying') AS class, user_id, {USER_HASH} AS user_hash FROM {{source}} "
     "WHERE kind = 'business' AND user_id != '' AND operation IN ('page_view', 'reserve', 'payment_attempt', 'buy') "
     "GROUP BY minute, class, user_id"
 )
@@ -456,8 +460,21 @@ def render_rollup(rollup: Rollup, ctx: RenderContext) -> list[str]:
         *render_create(rollup.table, ctx),
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.`{rollup.name}_mv`{_on_cluster(ctx)} TO {db}.`{target}`\nAS "
         + rollup.select.format(source=f"{db}.`{source}`"),
-        f"INSERT INTO {db}.`{rollup.name}` " + rollup.select.format(source=f"{db}.`{EVENTS}`"),
+        f"INSERT INTO {db}.`{rollup.name}` ({', '.join(rollup.table.column_names)}) "
+        + rollup.select.format(source=f"{db}.`{EVENTS}`"),
     ]
+
+
+def render_add_column(table: TableDef, ctx: RenderContext, column: str) -> list[str]:
+    """Statements giving an existing ``table`` its ``column`` as defined (on the storage table and, in a cluster,
+    the Distributed one) and computing it for the parts it already holds (a background mutation; until it
+    ends, its DEFAULT is computed when those parts are read). Idempotent."""
+    definition = dict(table.columns)[column]
+    names = [local_name(table, ctx)] + ([table.name] if ctx.cluster else [])
+    out = [f"ALTER TABLE `{ctx.database}`.`{name}`{_on_cluster(ctx)} ADD COLUMN IF NOT EXISTS `{column}` {definition}"
+           for name in names]
+    out.append(f"ALTER TABLE `{ctx.database}`.`{local_name(table, ctx)}`{_on_cluster(ctx)} MATERIALIZE COLUMN `{column}`")
+    return out
 
 
 # --- archiving (fleetlens.archive): partition moves and drops, and the column structure of the Parquet files
