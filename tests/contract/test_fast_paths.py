@@ -84,3 +84,19 @@ def test_bytes_like_payloads() -> None:
     other = decode_payloads([memoryview(b"\n".join(lines[:2])), bytearray(lines[2]), wide])
     assert as_comparable(other)[:2] == as_comparable(as_bytes)[:2]
     assert other.rejections == []
+
+
+@pytest.mark.parametrize(
+    "duplicated",
+    [
+        f'"ts":"{ISO}","ts":{MS}',  # found by the fuzzer: the reference keeps the last ts, the split rename hid the duplicate
+        f'"ts":{MS},"ts":"{ISO}"',
+        f'"ts":"{ISO}","ts":null',  # the last ts is null: rejected as missing by the reference path
+        f'"ts":"{ISO}", "ts" : {MS}',
+        f'"ts":{MS},"attrs":{{"ts":"{ISO}"}}',  # not a duplicate (another object): stored with both
+    ],
+)
+def test_a_duplicated_ts_key_decodes_as_the_reference_path_does(duplicated: str) -> None:
+    body = '{"event_id":"dup",' + duplicated + ',"kind":"log","service":"s","level":"info","event_type":"t","message":"m"}'
+    mixed = [event(i, ISO if i % 2 else MS + i) for i in range(200)]  # a mixed chunk is read in split mode
+    same_as_reference([b"\n".join(mixed[:100] + [body.encode()] + mixed[100:])])
