@@ -127,6 +127,8 @@ def _mark_bad_utf8(buf: bytes, starts: np.ndarray, ends: np.ndarray, state: np.n
     quadratic: 100k hostile lines took minutes.) Bytes decoded stay within ~log2(lines) × the
     buffer, whatever the input.
     """
+    if buf.isascii():  # ASCII is valid UTF-8; checked ~8x faster than a decode, without a copy
+        return
     view = memoryview(buf)
     todo = [(0, len(starts))]  # line ranges [lo, hi) not yet known to be valid
     while todo:
