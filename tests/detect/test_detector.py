@@ -268,3 +268,38 @@ def test_stopped_during_a_store_outage_the_alert_is_stored_at_the_next_start(red
     second = [b["alert"]["id"] for _, b in hook.bodies if b["change"] == "firing"][1]
     assert second in {a["id"] for a in stored}
     assert len(stored) == len({a["id"] for a in stored}) == 2
+
+
+def test_fleetlens_up_restarts_a_failed_detector(redis_server, redis_client, tmp_path, monkeypatch):
+    """A sink error the detector does not wait out (the alert stream's key holds a string: WRONGTYPE) stops
+    the detector; the thread of ``fleetlens up`` starts a new one, which re-reads the unacknowledged batch
+    and delivers the alert once the key is fixed."""
+    from fleetlens.up import _DetectorThread
+
+    monkeypatch.setattr(_DetectorThread, "RESTART_DELAY_S", 0.5)
+    events, labels = _payloads(("service_crash@60+5",), 120)
+    redis_client.set("fleet.alerts", "not a stream")
+    RedisStreamSink(redis_client).send("fleet.events", encode_messages(events, 50))
+    settings = _settings(redis_server, tmp_path, alerts_stream="fleet.alerts")
+    store = EmbeddedStore(tmp_path / "chdb", "fleetlens")
+    ensure_schema(store)
+    thread = _DetectorThread(settings, store)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while thread.restarts < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert thread.restarts >= 1 and thread.is_alive()
+        redis_client.delete("fleet.alerts")
+        crash = _key(labels, "service_crash")
+        while not redis_client.exists("fleet.alerts") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _wait_consumed(settings, "detect")
+        stored = _alerts(store)
+    finally:
+        thread.stop()
+        store.close()
+    assert not thread.is_alive()
+    assert [(a["rule"], a["key"]) for a in stored] == [("error_log", crash)]
+    streamed = [json.loads(f[b"data"]) for _, f in redis_client.xrange("fleet.alerts")]
+    assert [m["alert"]["key"] for m in streamed if m["change"] == "firing"] == [crash]
