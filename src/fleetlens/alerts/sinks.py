@@ -66,27 +66,8 @@ class StoreSink:
              "evidence": [orjson.dumps(alert.evidence).decode()], "updated_at": [now]},
             schema=ALERT_ROW_SCHEMA,
         )
-        if self.stopping is None:
-            _retry(lambda: self.store.insert_arrow("alerts", row), "store alert")
-            return
-        delay, attempt = 0.1, 0
-        while True:
-            try:
-                self.store.insert_arrow("alerts", row)
-                if attempt:
-                    log.info("alert stored after a store failure", id=alert.id, attempts=attempt + 1)
-                return
-            except Exception as exc:  # noqa: BLE001 - the store coming back is the normal end of this
-                attempt += 1
-                metrics.ALERT_SINK_RETRIES.labels("store alert").inc()
-                log.warning("store refused an alert; retrying", id=alert.id, attempt=attempt,
-                            error=str(exc)[:300], retry_in_s=round(delay, 2))
-            deadline = time.monotonic() + delay
-            while time.monotonic() < deadline:
-                if self.stopping():
-                    raise SinkStopped(f"stopped while the store refused alert {alert.id}")
-                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, self.max_backoff_s)
+        _retry(lambda: self.store.insert_arrow("alerts", row), "store alert", attempts=None if self.stopping else 5,
+               stopping=self.stopping, max_delay_s=self.max_backoff_s)
 
 
 class WebhookSink:
@@ -160,18 +141,34 @@ def _rfc3339(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _retry(operation, what: str, attempts: int = 5, raise_at_end: bool = True) -> None:
-    delay = 0.1
-    for attempt in range(1, attempts + 1):
+def _retry(operation, what: str, attempts: int | None = 5, raise_at_end: bool = True,
+           stopping: Callable[[], bool] | None = None, max_delay_s: float = 5.0) -> None:
+    """Run ``operation`` with exponential backoff (0.1 s doubling up to ``max_delay_s``).
+
+    After ``attempts`` failures the error is logged and raised (or dropped: ``raise_at_end``);
+    with ``attempts=None`` it is retried until it succeeds or ``stopping()`` turns true, which
+    raises ``SinkStopped``.
+    """
+    delay, attempt = 0.1, 0
+    while True:
         try:
             operation()
+            if attempt:
+                log.info("alert sink delivered after a failure", sink=what, attempts=attempt + 1)
             return
         except Exception as exc:  # noqa: BLE001 - a sink failing must not lose the alert silently
-            if attempt == attempts:
+            attempt += 1
+            if attempts is not None and attempt >= attempts:
                 log.error("alert sink failed", sink=what, error=str(exc)[:300])
                 if raise_at_end:
                     raise
                 return
             metrics.ALERT_SINK_RETRIES.labels(what).inc()
-            time.sleep(delay)
-            delay *= 2
+            log.warning("alert sink failed; retrying", sink=what, attempt=attempt, error=str(exc)[:300],
+                        retry_in_s=round(delay, 2))
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            if stopping is not None and stopping():
+                raise SinkStopped(f"stopped while {what} kept failing")
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, max_delay_s)
