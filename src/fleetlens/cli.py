@@ -187,6 +187,23 @@ def bench_ingest(
     print_ingest_bench(settings, events=events, single_messages=single_messages, batch=batch, rounds=rounds, mq=mq)
 
 
+@bench_app.command("queries")
+def bench_queries(
+    store_dir: Path = typer.Option(..., "--store-dir", help="Data directory of a large store (seed one with "
+                                   "`python -m fleetlens.workload.seed DIR 20000000 2000`); the run adds its events to it."),
+    ingest_rate: float = typer.Option(100_000, "--ingest-rate", help="Events/s ingest writes (a pre-filled backlog read at this cap)."),
+    phase: float = typer.Option(60.0, "--phase", help="Seconds of ingest alone, then seconds of ingest with queries."),
+    load_rate: float = typer.Option(4.0, "--load-rate", help="Requests/s of `fleetlens load`, all clients together."),
+    clients: int = typer.Option(2, "--clients", help="Concurrent clients of `fleetlens load`."),
+    mix: Optional[str] = typer.Option(None, "--mix", help="family=weight,… as `fleetlens load --mix` (default: its mix)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Also write the results as JSON to this file."),
+) -> None:
+    """Query latency per family while ingest writes at a set rate into a large store, and ingest's rate with and without the queries."""
+    from fleetlens.bench.queries import print_queries_bench
+
+    print_queries_bench(current_settings(), store_dir, ingest_rate, phase, load_rate, clients, mix, output)
+
+
 @bench_app.command("decode")
 def bench_decode(
     events: int = typer.Option(200_000, "--events", help="Events to decode."),

@@ -104,6 +104,10 @@ class IngestSettings(_Group):
         2, ge=1, description="Decoded batches waiting for the store; the reader stops reading when full (backpressure)."
     )
     insert_retry_max_s: float = Field(30.0, gt=0, description="Longest pause between retries of a failed insert.")
+    max_events_per_s: float = Field(
+        0.0, ge=0, description="Cap on the events per second one worker reads (0: no cap). Draining a large backlog "
+        "at full speed takes every core from queries and dashboards; a cap leaves them the rest of the machine.",
+    )
     memory_bound_mb: int = Field(
         1536, ge=64, description="Resident memory an ingest process stays under with these batch settings "
         "(batch_rows × max_inflight_batches bound what it holds; the MQ keeps the rest). `fleetlens chaos overload` "

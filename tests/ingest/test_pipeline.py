@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from fleetlens.ingest.stats import IngestStats
 from fleetlens.ingest.worker import IngestWorker
@@ -78,3 +79,30 @@ def test_redelivered_batches_are_not_stored_twice(redis_client, store):
     assert again.duplicates_skipped == summary.events
     assert count(store, "SELECT count() FROM events") + count(store, "SELECT count() FROM metrics") == summary.events
     assert make_source(redis_client).lag().total == 0
+
+
+def test_a_rate_cap_spreads_a_backlog_over_time_and_still_stores_all_of_it(redis_client, store):
+    config = SimulationConfig(seed=5, start_ms=START_MS, count=30_000, events_per_message=100, users=100)
+    summary = run_simulation(config, RedisStreamSink(redis_client), stream=STREAM)
+    source = make_source(redis_client)
+    settings = IngestSettings(batch_rows=5000, batch_seconds=0.2, max_events_per_s=15_000)
+    worker = IngestWorker(source, store, settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        time.sleep(1.0)
+        read_after_1s = summary.messages - sum(source.lag().undelivered.values())  # handed out so far
+        thread_alive = thread.is_alive()
+        deadline = time.monotonic() + 20
+        while source.lag().total or worker.stats.stored < summary.events:
+            assert time.monotonic() < deadline, "the capped worker did not drain the backlog"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join()
+    assert thread_alive
+    # 15k events/s = 150 messages/s of 100 events: about 150 messages in the first second, not the whole 300
+    assert 60 <= read_after_1s <= 220, read_after_1s
+    assert worker.stats.stored == summary.events
+    assert count(store, "SELECT count() FROM events") + count(store, "SELECT count() FROM metrics") == summary.events

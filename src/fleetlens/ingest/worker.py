@@ -104,9 +104,11 @@ class IngestWorker:
         events = 0
         first_at = 0.0
         idle_since = time.monotonic()
+        pace = _Pace(self.settings.max_events_per_s)
         while not self._stop.is_set() and not self._abort.is_set():
+            pace.wait(self._stop)
             wait = self.settings.batch_seconds - (time.monotonic() - first_at) if pending else self.settings.batch_seconds
-            want = max(1, self.settings.batch_rows - events)
+            want = pace.limit(max(1, self.settings.batch_rows - events))
             read_started = time.monotonic()
             deliveries = self._retry("read", lambda: self.source.read(want, max(0.01, wait)))
             now = time.monotonic()
@@ -115,7 +117,9 @@ class IngestWorker:
                 if not pending:
                     first_at = now
                 pending.extend(deliveries)
-                events += sum(estimate_events(d) for d in deliveries)
+                read = sum(estimate_events(d) for d in deliveries)
+                events += read
+                pace.took(sum(len(d.payloads) for d in deliveries), read)
                 idle_since = now
             if pending and (events >= self.settings.batch_rows or now - first_at >= self.settings.batch_seconds):
                 self._put(self._cuts, pending)
@@ -223,3 +227,44 @@ class IngestWorker:
                 if self._abort.wait(delay) or (self._stop.is_set() and attempts >= 3):
                     raise Stopped from exc
                 delay = min(delay * 2, self.settings.insert_retry_max_s)
+
+
+class _Pace:
+    """Holds reads to ``rate`` events per second on average (``rate`` 0: no cap).
+
+    Reads are made small (a tenth of a second's worth) so the cap spreads them out instead of
+    letting one large read through and then pausing; a pause is never longer than 0.1 s at a
+    time, so a stop request is seen promptly.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._started = time.monotonic()
+        self._events = 0
+        self._per_message = 0.0  # events per message, as last read (0: nothing read yet)
+
+    def limit(self, want: int) -> int:
+        """How many messages to ask the source for (``want``: the batch's room, in events)."""
+        if not self.rate:
+            return want
+        if not self._per_message:  # one message first, to learn how many events a message holds
+            return 1
+        return max(1, int(min(want, self.rate / 10) / self._per_message))
+
+    def took(self, messages: int, events: int) -> None:
+        """Count ``events`` in ``messages`` just read."""
+        self._events += events
+        if messages:
+            self._per_message = max(1.0, events / messages)
+
+    def wait(self, stop: threading.Event) -> None:
+        """Sleep until reading more keeps the average at or under the cap."""
+        if not self.rate:
+            return
+        now = time.monotonic()
+        due = self._started + self._events / self.rate
+        if now - due > 1.0:  # idle for a while (nothing to read): do not catch up in a burst
+            self._started, self._events = now, 0
+            return
+        while due > time.monotonic() and not stop.is_set():
+            time.sleep(min(0.1, due - time.monotonic()))

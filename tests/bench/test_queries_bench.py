@@ -1,0 +1,25 @@
+"""``fleetlens bench queries`` on a small store: both phases run, the figures and targets are reported."""
+
+from __future__ import annotations
+
+from fleetlens.bench.queries import run_queries_bench
+from fleetlens.settings import Settings
+from fleetlens.workload.seed import seed
+
+
+def test_queries_bench_measures_ingest_alone_and_with_queries(tmp_path):
+    seed(tmp_path, 20_000, 200.0, users=100)
+    settings = Settings(data_dir=tmp_path)
+    result = run_queries_bench(settings, tmp_path, ingest_rate=5_000, phase_s=3, load_rate=6, clients=2,
+                               mix="trace=2,users=1,events=1", warmup_s=1)
+
+    assert result["events_in_store_before"] == 20_000
+    alone = result["phases"]["ingest_alone"]["events_per_s"]
+    with_queries = result["phases"]["ingest_with_queries"]["events_per_s"]
+    assert 2_500 < alone < 7_000  # the cap holds ingest near 5,000 events/s
+    assert 0 < with_queries < 7_000
+    families = result["load"]["families"]
+    assert set(families) <= {"trace", "users", "events"} and families["trace"]["requests"] > 0
+    assert all(f["errors"] == 0 for f in families.values())
+    assert set(result["targets"]) == {"trace_p99_ms", "aggregate_p99_ms", "ingest_drop"}
+    assert not result.get("backlog_ran_out")
