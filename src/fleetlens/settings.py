@@ -141,6 +141,13 @@ class QuerySettings(_Group):
         description="Read events with FINAL: exact even if two workers stored one redelivered event at the same moment "
         "(costs tens of ms per million rows).",
     )
+    scan_nice: int = Field(
+        0, ge=0, le=19,
+        description="Linux nice value of the store threads running scans (aggregates, level counts, free-text search). "
+        "Raised, scans give way to ingest on busy cores (ingest keeps its rate, dashboards wait: measured in "
+        "docs/benchmarks.md). Needs CAP_SYS_NICE where the store runs (ClickHouse ignores it otherwise). Lookups "
+        "(traces, event pages, alerts) pause scans while they run whatever this is (ClickHouse query priority).",
+    )
 
 
 _DEFAULT_CSP = (

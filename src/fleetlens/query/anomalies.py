@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleetlens.query.common import (
+    LOOKUP,
     Limits,
     QueryResult,
     Timer,
@@ -54,7 +55,7 @@ def anomalies(store: Store, *, rules: list[str] | None = None, keys: list[str] |
         filters += (" AND ts_start <= {cur_ts:DateTime64(3, 'UTC')}"
                     " AND (ts_start < {cur_ts:DateTime64(3, 'UTC')} OR id < {cur_id:String})")
         params |= {"cur_ts": from_ms(after[0]), "cur_id": after[1]}
-    page = run(store, SQL.replace("{filters}", filters), params, limits)
+    page = run(store, SQL.replace("{filters}", filters), params, limits, lane=LOOKUP)
     next_cursor = None
     if page.num_rows == n:
         last = page.slice(n - 1).to_pylist()[0]

@@ -12,6 +12,8 @@ from typing import Any
 
 from fleetlens.contract.schema import LEVELS
 from fleetlens.query.common import (
+    LOOKUP,
+    SCAN,
     Limits,
     QueryError,
     QueryResult,
@@ -140,12 +142,14 @@ def _newest_page(store: Store, limits: Limits, rng: TimeRange, clauses: list[str
     matches, every match outside it is older than all of them, so they are the range's first ``n`` too."""
     hi = rng.end_ms if cursor_ms is None else min(rng.end_ms, cursor_ms + 1)
     width = FIRST_WINDOW_MS
+    lane = SCAN if "tokens" in params else LOOKUP
     while True:
         lo = max(rng.start_ms, hi - width)
         window = TimeRange(from_ms(lo), rng.end)
         sql = LIST_SQL.format(columns=EVENT_COLUMNS, source=table_source(store, limits, "events", window).sql,
                               where=" AND ".join([*clauses, "ts >= {window_lo:DateTime64(3, 'UTC')}"]))
-        page = run(store, sql, params | {"window_lo": window.start}, limits)
+        # a page of a free-text search can read the whole range: a scan; other pages read a few windows
+        page = run(store, sql, params | {"window_lo": window.start}, limits, lane=lane)
         if page.num_rows >= n or lo <= rng.start_ms:
             return page
         width *= WINDOW_GROWTH

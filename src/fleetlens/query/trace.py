@@ -13,6 +13,7 @@ import polars as pl
 import pyarrow as pa
 
 from fleetlens.query.common import (
+    LOOKUP,
     Limits,
     QueryError,
     QueryResult,
@@ -70,7 +71,7 @@ def trace(store: Store, action_id: str, *, start: Any = None, end: Any = None, l
     if not action_id or len(action_id) > 256:
         raise QueryError("action_id", "must be 1..256 characters")
     n = limits.limit(limit)
-    window = run(store, WINDOW_SQL, {"action_id": action_id}, limits).to_pylist()[0]
+    window = run(store, WINDOW_SQL, {"action_id": action_id}, limits, lane=LOOKUP).to_pylist()[0]
     lo, hi = window["lo"], window["hi"]
     s, e = parse_time("start", start), parse_time("end", end)
     lo, hi = max(lo, s) if s else lo, min(hi, e) if e else hi
@@ -80,10 +81,11 @@ def trace(store: Store, action_id: str, *, start: Any = None, end: Any = None, l
     src = table_source(store, limits, "events", TimeRange(lo, from_ms(to_ms(hi) + 1)))
     source = src.sql
     params = {"action_id": action_id, "lo": lo, "hi": hi, "limit": n}
-    events = run(store, EVENTS_SQL.replace("<source>", source), params, limits)
+    events = run(store, EVENTS_SQL.replace("<source>", source), params, limits, lane=LOOKUP)
     # a whole trace is in hand: its spans cost no second scan; a truncated one needs the store's
     spans = (_spans(events) if events.num_rows < n
-             else run(store, SPANS_SQL.replace("<source>", source), {**params, "limit": limits.max_rows}, limits))
+             else run(store, SPANS_SQL.replace("<source>", source), {**params, "limit": limits.max_rows}, limits,
+                 lane=LOOKUP))
     found = events.num_rows > 0
     return QueryResult({"events": events, "spans": spans}, TimeRange(lo, hi) if found else None, timer.ms(),
                        {"action_id": action_id, "found": found, "truncated": events.num_rows >= n, **sources_meta(src)})
