@@ -141,12 +141,18 @@ class QuerySettings(_Group):
         description="Read events with FINAL: exact even if two workers stored one redelivered event at the same moment "
         "(costs tens of ms per million rows).",
     )
+    lookup_nice: int = Field(
+        -10, ge=-20, le=0,
+        description="Linux nice value of the store threads running lookups (traces, event pages, alerts, rejections): "
+        "below 0 they get a core ahead of ingest and merges on busy cores (lookups read little, so ingest hardly "
+        "notices). Lookups also pause scans while they run (ClickHouse query priority). Needs CAP_SYS_NICE where the "
+        "store runs (ClickHouse ignores it otherwise: `cap_add: [SYS_NICE]` in compose).",
+    )
     scan_nice: int = Field(
         0, ge=0, le=19,
         description="Linux nice value of the store threads running scans (aggregates, level counts, free-text search). "
         "Raised, scans give way to ingest on busy cores (ingest keeps its rate, dashboards wait: measured in "
-        "docs/benchmarks.md). Needs CAP_SYS_NICE where the store runs (ClickHouse ignores it otherwise). Lookups "
-        "(traces, event pages, alerts) pause scans while they run whatever this is (ClickHouse query priority).",
+        "docs/benchmarks.md). Needs CAP_SYS_NICE where the store runs (ClickHouse ignores it otherwise).",
     )
 
 

@@ -47,13 +47,14 @@ class Limits:
     users_window_min: int = 5
     final: bool = False
     archive: Any = None  # a fleetlens.archive.reader.ArchiveView: ranges reaching archived days read them too
-    scan_nice: int = 0  # nice value of scans' threads (see run)
+    lookup_nice: int = -10  # nice value of lookups' threads (see run)
+    scan_nice: int = 0  # nice value of scans' threads
 
     @classmethod
     def from_settings(cls, s: QuerySettings, archive: Any = None) -> Limits:
         """The limits ``settings.query`` sets; ``archive``: the ArchiveView queries read archived days from."""
         return cls(s.timeout_s, s.max_rows, s.default_limit, s.max_buckets, s.max_range_days * 86400,
-                   s.default_range_s, s.users_window_min, s.final, archive, s.scan_nice)
+                   s.default_range_s, s.users_window_min, s.final, archive, s.lookup_nice, s.scan_nice)
 
     def limit(self, value: int | None) -> int:
         """A list's row count: ``value`` (1..max_rows) or the default."""
@@ -259,20 +260,19 @@ def run(store: Store, sql: str, params: Mapping[str, Any], limits: Limits, *, la
 
     ``LOOKUP``: a query reading little (a trace, a page of events, alerts) that someone waits for;
     ``SCAN``: one reading a whole range (aggregates, counts, free-text search). While a lookup runs,
-    ClickHouse pauses scans (query ``priority`` 1 before 2); scans' threads run at nice
-    ``limits.scan_nice`` (settings.query.scan_nice), which when raised lets ingest go first on busy cores.
+    ClickHouse pauses scans (query ``priority`` 1 before 2). Lookups' threads run at nice
+    ``limits.lookup_nice`` (below 0: ahead of ingest and merges on busy cores), scans' at
+    ``limits.scan_nice`` (above 0: behind ingest); settings.query sets both.
     """
     # max_result_rows guards any query whose own LIMIT is missing or larger; 'break' returns what
     # fits instead of failing, and the query's LIMIT keeps results exact below it.
     settings = [f"max_result_rows = {int(limits.max_rows) + 1}", "result_overflow_mode = 'break'"]
-    if lane == LOOKUP:
-        settings.append("priority = 1")
-    elif lane == SCAN:
-        settings.append("priority = 2")
-        if limits.scan_nice:
-            settings.append(f"os_thread_priority = {int(limits.scan_nice)}")
-    else:
+    if lane not in (LOOKUP, SCAN):
         raise ValueError(f"unknown lane {lane!r}")
+    nice = limits.lookup_nice if lane == LOOKUP else limits.scan_nice
+    settings.append(f"priority = {1 if lane == LOOKUP else 2}")
+    if nice:
+        settings.append(f"os_thread_priority = {int(nice)}")
     return store.query_arrow(f"{sql}\nSETTINGS {', '.join(settings)}", params, timeout_s=limits.timeout_s)
 
 
