@@ -521,7 +521,7 @@ def overload(rig: Rig, spec: Role, seconds: float = 60.0, factor: float = 2.0, c
     The role runs under a CPU limit of ``cpus`` (``cgroup``). Its sustainable rate is measured
     first: how fast it drains a backlog of ``calibration_events`` under that limit. Then traffic is
     offered at ``factor`` times that rate; the role's resident memory is sampled every 0.2 s and its
-    peak taken from the kernel (``wait4``) at exit; it must stay under ``memory_bound_mb``
+    peak taken from the kernel's high-water mark (VmHWM, read until it exits); it must stay under ``memory_bound_mb``
     (default: the role's configured ``ingest.memory_bound_mb``).
     """
     from fleetlens.settings import IngestSettings
@@ -585,7 +585,7 @@ def overload(rig: Rig, spec: Role, seconds: float = 60.0, factor: float = 2.0, c
         "offered for (s)": round(produced_s, 1),
         "max lag (messages)": max_lag, "lag when producers stopped (messages)": lag_at_end,
         "drained in (s)": round(drained_s, 1),
-        "peak RSS (MB, kernel)": round(proc.peak_rss_mb), "peak RSS sampled (MB)": round(peak_sampled),
+        "peak RSS (MB, kernel high-water mark)": round(proc.peak_rss_mb), "peak RSS sampled (MB)": round(peak_sampled),
         "memory bound (MB)": round(bound),
     }
     merged = SimulationSummary(events=calib.events + summary.events, messages=total)
