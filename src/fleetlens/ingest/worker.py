@@ -106,7 +106,7 @@ class IngestWorker:
         idle_since = time.monotonic()
         pace = _Pace(self.settings.max_events_per_s)
         while not self._stop.is_set() and not self._abort.is_set():
-            pace.wait(self._stop)
+            pace.wait(lambda: self._stop.is_set() or self._abort.is_set())
             wait = self.settings.batch_seconds - (time.monotonic() - first_at) if pending else self.settings.batch_seconds
             want = pace.limit(max(1, self.settings.batch_rows - events))
             read_started = time.monotonic()
@@ -257,8 +257,8 @@ class _Pace:
         if messages:
             self._per_message = max(1.0, events / messages)
 
-    def wait(self, stop: threading.Event) -> None:
-        """Sleep until reading more keeps the average at or under the cap."""
+    def wait(self, stopped: Callable[[], bool]) -> None:
+        """Sleep until reading more keeps the average at or under the cap (or ``stopped()``)."""
         if not self.rate:
             return
         now = time.monotonic()
@@ -266,5 +266,8 @@ class _Pace:
         if now - due > 1.0:  # idle for a while (nothing to read): do not catch up in a burst
             self._started, self._events = now, 0
             return
-        while due > time.monotonic() and not stop.is_set():
-            time.sleep(min(0.1, due - time.monotonic()))
+        while not stopped():
+            left = due - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.1, left))
