@@ -201,7 +201,11 @@ def bench_queries(
     """Query latency per family while ingest writes at a set rate into a large store, and ingest's rate with and without the queries."""
     from fleetlens.bench.queries import print_queries_bench
 
-    print_queries_bench(current_settings(), store_dir, ingest_rate, phase, load_rate, clients, mix, output)
+    try:
+        print_queries_bench(current_settings(), store_dir, ingest_rate, phase, load_rate, clients, mix, output)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @bench_app.command("decode")

@@ -23,3 +23,14 @@ def test_queries_bench_measures_ingest_alone_and_with_queries(tmp_path):
     assert all(f["errors"] == 0 for f in families.values())
     assert set(result["targets"]) == {"trace_p99_ms", "aggregate_p99_ms", "ingest_drop"}
     assert not result.get("backlog_ran_out")
+
+
+def test_queries_bench_refuses_a_missing_store_or_a_bad_mix_with_a_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from fleetlens.cli import app
+
+    missing = CliRunner().invoke(app, ["bench", "queries", "--store-dir", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "no store under" in missing.output and "workload.seed" in missing.output
+    bad_mix = CliRunner().invoke(app, ["bench", "queries", "--store-dir", str(tmp_path), "--mix", "bogus=1"])
+    assert bad_mix.exit_code == 2 and "unknown query family 'bogus'" in bad_mix.output

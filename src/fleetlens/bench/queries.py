@@ -87,6 +87,9 @@ def run_queries_bench(settings: Settings, store_dir: Path, ingest_rate: float, p
     try:
         ensure_schema(store)
         held = int(store.query_scalar("SELECT count() FROM events")) + int(store.query_scalar("SELECT count() FROM metrics"))
+        if not held:
+            raise ValueError(f"the store under {store_dir} holds no events: seed it with "
+                             f"python -m fleetlens.workload.seed {store_dir} 20000000 2000")
         newest_ms = int(store.query_scalar("SELECT toUnixTimestamp64Milli(max(ts)) FROM events"))
         result["events_in_store_before"] = held
         console.print(f"store {store_dir}: {held:,} events, newest {newest_ms}")
