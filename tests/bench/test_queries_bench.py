@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from fleetlens.bench.queries import run_queries_bench
 from fleetlens.settings import Settings
 from fleetlens.workload.seed import seed
@@ -26,11 +29,12 @@ def test_queries_bench_measures_ingest_alone_and_with_queries(tmp_path):
 
 
 def test_queries_bench_refuses_a_missing_store_or_a_bad_mix_with_a_clear_error(tmp_path):
-    from typer.testing import CliRunner
+    # a real CLI process: the CLI's callback configures logging for its whole process
+    def bench(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "fleetlens", "bench", "queries", *args],
+                              capture_output=True, text=True, timeout=120)
 
-    from fleetlens.cli import app
-
-    missing = CliRunner().invoke(app, ["bench", "queries", "--store-dir", str(tmp_path / "none")])
-    assert missing.exit_code == 2 and "no store under" in missing.output and "workload.seed" in missing.output
-    bad_mix = CliRunner().invoke(app, ["bench", "queries", "--store-dir", str(tmp_path), "--mix", "bogus=1"])
-    assert bad_mix.exit_code == 2 and "unknown query family 'bogus'" in bad_mix.output
+    missing = bench("--store-dir", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "no store under" in missing.stderr and "workload.seed" in missing.stderr
+    bad_mix = bench("--store-dir", str(tmp_path), "--mix", "bogus=1")
+    assert bad_mix.returncode == 2 and "unknown query family 'bogus'" in bad_mix.stderr
