@@ -38,6 +38,10 @@ INGEST_DROP_TARGET = 0.20
 AGGREGATE_FAMILIES = ("users", "business", "perf", "resources")
 
 
+def _seed_hint(store_dir: Path) -> str:
+    return f"seed one with python -m fleetlens.workload.seed {store_dir} 20000000 2000"
+
+
 def _prefill(client: Any, stream: str, start_ms: int, events: int, per_message: int, console: Console) -> int:
     """Write ``events`` simulated events (2,000 per simulated second from ``start_ms``, the seed store's density)
     to ``stream``; returns the messages written."""
@@ -76,7 +80,7 @@ def run_queries_bench(settings: Settings, store_dir: Path, ingest_rate: float, p
 
     console = console or Console(stderr=True)
     if not (store_dir / "chdb").is_dir():
-        raise FileNotFoundError(f"no store under {store_dir}: seed one with python -m fleetlens.workload.seed {store_dir} 20000000 2000")
+        raise FileNotFoundError(f"no store under {store_dir}: {_seed_hint(store_dir)}")
     workdir = Path(tempfile.mkdtemp(prefix="fleetlens-bench-queries-"))
     server = RedisServer(free_port(), workdir / "redis").start()
     client = connect(server.url)
@@ -88,8 +92,7 @@ def run_queries_bench(settings: Settings, store_dir: Path, ingest_rate: float, p
         ensure_schema(store)
         held = int(store.query_scalar("SELECT count() FROM events")) + int(store.query_scalar("SELECT count() FROM metrics"))
         if not held:
-            raise ValueError(f"the store under {store_dir} holds no events: seed it with "
-                             f"python -m fleetlens.workload.seed {store_dir} 20000000 2000")
+            raise ValueError(f"the store under {store_dir} holds no events: {_seed_hint(store_dir)}")
         newest_ms = int(store.query_scalar("SELECT toUnixTimestamp64Milli(max(ts)) FROM events"))
         result["events_in_store_before"] = held
         console.print(f"store {store_dir}: {held:,} events, newest {newest_ms}")
