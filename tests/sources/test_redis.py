@@ -105,3 +105,135 @@ def test_trim_never_drops_unacknowledged_entries(redis_client):
     remaining = [fields[b"data"] for _, fields in redis_client.xrange(STREAM)]
     assert b"new" in remaining  # undelivered: kept
     assert len(remaining) < 301
+
+
+class ReplyDroppingProxy:
+    """A TCP proxy in front of the real server that, once armed, lets the next ``XREADGROUP … >``
+    (or ``XCLAIM``) reach the server and then cuts the connection instead of passing the answer on:
+    the server carried the read out, the client never saw it (a server killed between its log
+    write and its reply looks the same to the client)."""
+
+    def __init__(self, host: str, port: int):
+        import socket
+        import threading
+
+        self.upstream = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.armed: bytes | None = None  # the command to drop the answer of
+        self.dropped = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _pump(self, client, server) -> None:
+        import select
+
+        drop_answer = False
+        try:
+            while True:
+                ready, _, _ = select.select([client, server], [], [])
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if sock is client:
+                        if self.armed and self.armed in data.upper() and (self.armed != b"XREADGROUP" or b"$1\r\n>\r\n" in data):
+                            self.armed, drop_answer = None, True
+                        server.sendall(data)
+                    elif drop_answer:
+                        self.dropped += 1
+                        return  # the answer is thrown away with the connection
+                    else:
+                        client.sendall(data)
+        finally:
+            client.close()
+            server.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _through_proxy(redis_client):
+    kwargs = redis_client.connection_pool.connection_kwargs
+    proxy = ReplyDroppingProxy(kwargs["host"], kwargs["port"])
+    return proxy, connect(f"redis://127.0.0.1:{proxy.port}")
+
+
+def _read_until_quiet(source: RedisStreamSource, rounds: int = 8):
+    """Read like a worker does: a failed read is retried, whatever comes is kept."""
+    import redis
+
+    out, failures = [], 0
+    for _ in range(rounds):
+        try:
+            out.extend(source.read(10_000, 0.05))
+        except redis.ConnectionError:
+            failures += 1
+    return out, failures
+
+
+def test_entries_a_read_took_before_its_answer_was_lost_are_handed_out_after_the_failure(redis_client):
+    proxy, client = _through_proxy(redis_client)
+    try:
+        sink = RedisStreamSink(redis_client)
+        sink.send(STREAM, [b"a%d" % i for i in range(30)])
+        source = make_source(client, read_count=10)
+        first = source.read(10_000, 0.05)
+        assert [p for d in first for p in d.payloads] == [b"a%d" % i for i in range(10)]
+        proxy.armed = b"XREADGROUP"  # the server hands out a10..a19 to c1; c1 never hears of it
+        deliveries, failures = _read_until_quiet(source)
+        assert proxy.dropped == 1 and failures == 1
+        payloads = [p for d in first + deliveries for p in d.payloads]
+        assert payloads == sorted(payloads, key=lambda p: int(p[1:])) == [b"a%d" % i for i in range(30)]
+        assert [d.redelivered for d in deliveries if d.payloads[0] == b"a10"] == [True]
+        source.ack(first + deliveries)
+        assert source.lag().total == 0  # nothing left pending for ever
+    finally:
+        client.close()
+        proxy.close()
+
+
+def test_entries_a_claim_took_before_its_answer_was_lost_are_handed_out_after_the_failure(redis_client):
+    RedisStreamSink(redis_client).send(STREAM, [b"1", b"2", b"3"])
+    dead = make_source(redis_client, consumer="dead")
+    assert sum(len(d) for d in read_all(dead)) == 3
+    time.sleep(0.3)
+    proxy, client = _through_proxy(redis_client)
+    try:
+        alive = make_source(client, consumer="alive")
+        alive.read(10_000, 0.05)  # its own (empty) pending pass
+        time.sleep(0.15)
+        proxy.armed = b"XCLAIM"
+        deliveries, failures = _read_until_quiet(alive)
+        assert proxy.dropped == 1 and failures == 1
+        assert sorted(p for d in deliveries for p in d.payloads) == [b"1", b"2", b"3"]
+        assert all(d.redelivered for d in deliveries)
+        alive.ack(deliveries)
+        assert alive.lag().total == 0
+    finally:
+        client.close()
+        proxy.close()
+
+
+def test_a_fresh_read_of_entries_already_handed_out_is_flagged_redelivered(redis_client):
+    RedisStreamSink(redis_client).send(STREAM, [b"x", b"y"])
+    source = make_source(redis_client)
+    handed = read_all(source)
+    assert [d.redelivered for d in handed] == [False]
+    # A server restarted without its last writes forgets it handed these out: ">" gives them again.
+    redis_client.xgroup_setid(STREAM, "ingest", "0")
+    redis_client.xgroup_delconsumer(STREAM, "ingest", "c1")
+    again = read_all(source)
+    assert [p for d in again for p in d.payloads] == [b"x", b"y"]
+    assert all(d.redelivered for d in again)

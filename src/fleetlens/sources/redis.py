@@ -9,9 +9,20 @@ Reading order of ``RedisStreamSource.read``:
 3. otherwise new entries (``>``), blocking up to the timeout.
 
 (1) and (2) are flagged ``redelivered`` so ingest checks the store for events it already holds.
+
 Entries are acknowledged (``XACK``) only through ``ack``, i.e. after the store holds them. Trimming
 keeps the stream bounded without ever dropping an entry some group still needs: only entries below
 every group's oldest pending / last delivered id, and older than ``retain_s``, go.
+
+A read can fail after the server carried it out: the server is killed or the connection drops
+between its log write and its answer. The entries are then pending for this consumer although it
+never got them, and no path above would ever hand them out (``>`` is past them, the own-pending
+pass only runs on start, claims skip this consumer's entries). So after a failed read, the next
+read first recovers them: this consumer's pending entries newer than anything it was handed, plus
+the ids of a claim whose answer was lost. Entries it was handed but not yet acknowledged are never
+among them (they are in flight in the worker), so nothing is handed out twice by this process.
+A ``>`` read that returns entries at or below the newest one handed out (a server restarted without
+its last writes, ``appendfsync everysec``) is flagged ``redelivered`` too.
 """
 
 from __future__ import annotations
@@ -110,13 +121,33 @@ class RedisStreamSource:
             ensure_group(client, stream, group)
         # Own pending entries still to re-read after a restart, per stream: the id to read after.
         self._own_pending: dict[str, str] = {s: "0" for s in self.streams}
+        # The newest entry id handed out per stream, as (ms, seq): a read's entries newer than it
+        # that are pending for this consumer were lost in transit (see the module docstring).
+        self._newest: dict[str, tuple[int, int]] = {}
+        self._read_failed = False  # a read raised: it may have been carried out, its answer lost
+        self._unanswered_claims: dict[str, list] = {}  # ids of a claim whose answer was lost, per stream
         self._next_claim = time.monotonic() + settings.claim_every_s
         self._next_trim = time.monotonic() + _TRIM_EVERY_S
 
     # -- reading ---------------------------------------------------------------------------------
 
     def read(self, max_messages: int, timeout_s: float) -> list[Delivery]:
-        """Up to ``max_messages`` entries: own pending first, then claimed, then new ones."""
+        """Up to ``max_messages`` entries: own pending first, then claimed, then new ones.
+
+        After a read that raised, entries that read may have taken come first (module docstring).
+        """
+        try:
+            return self._read(max_messages, timeout_s)
+        except BaseException:
+            self._read_failed = True
+            raise
+
+    def _read(self, max_messages: int, timeout_s: float) -> list[Delivery]:
+        if self._read_failed:
+            recovered = self._recover_lost_reads()
+            self._read_failed = False
+            if recovered:
+                return recovered
         if self._own_pending:
             deliveries = self._read_own_pending(max_messages)
             if deliveries:
@@ -140,6 +171,29 @@ class RedisStreamSource:
             block_ms=block_ms,
         )
         return self._deliveries(response, redelivered=False)
+
+    def _recover_lost_reads(self) -> list[Delivery]:
+        """This consumer's pending entries that a failed read took but never handed out."""
+        if self._own_pending:
+            return []  # the own-pending pass reads by id and moves nothing: a failed one is simply redone
+        deliveries: list[Delivery] = []
+        for stream in self.streams:
+            lost = set(self._unanswered_claims.get(stream, []))
+            newest = self._newest.get(stream)
+            start = "-" if newest is None else f"{newest[0]}-{newest[1] + 1}"
+            while True:
+                page = self.client.xpending_range(stream, self.group, min=start, max="+", count=10_000,
+                                                  consumername=self.consumer)
+                lost.update(p["message_id"] for p in page)
+                if len(page) < 10_000:
+                    break
+                start = _next_id(page[-1]["message_id"])
+            if not lost:
+                continue
+            ids = sorted(lost, key=lambda i: _id_key(i.decode() if isinstance(i, bytes) else i))
+            deliveries.extend(self._take(stream, ids, 0, "recovered entries a failed read had taken"))
+        self._unanswered_claims.clear()
+        return deliveries
 
     def _read_own_pending(self, max_messages: int) -> list[Delivery]:
         response = xreadgroup_raw(
@@ -175,17 +229,24 @@ class RedisStreamSource:
             ids = [p["message_id"] for p in stale if self._name(p["consumer"]) != self.consumer]
             if not ids:
                 continue
-            entries = self.client.xclaim(stream, self.group, self.consumer, self.settings.claim_min_idle_ms, ids)
-            present = [(entry_id, fields) for entry_id, fields in entries if fields is not None]
-            missing = set(ids) - {entry_id for entry_id, _ in present}
-            if missing:
-                # Trimmed or deleted while pending: nothing left to store; drop them from the PEL.
-                self.client.xack(stream, self.group, *missing)
-                log.warning("pending entries were deleted from the stream", stream=stream, count=len(missing))
-            if present:
-                log.warning("claimed entries of a dead consumer", stream=stream, count=len(present))
-                deliveries.extend(self._deliveries([(stream, _flat(present))], redelivered=True))
+            self._unanswered_claims[stream] = ids  # until handed out: recovered if the answer never comes
+            deliveries.extend(self._take(stream, ids, self.settings.claim_min_idle_ms, "claimed entries of a dead consumer"))
+        self._unanswered_claims.clear()
         return deliveries
+
+    def _take(self, stream: str, ids: list, min_idle_ms: int, why: str) -> list[Delivery]:
+        """XCLAIM ``ids`` for this consumer and hand them out as redelivered; ids no longer in the stream are acked."""
+        entries = self.client.xclaim(stream, self.group, self.consumer, min_idle_ms, ids)
+        present = [(entry_id, fields) for entry_id, fields in entries if fields is not None]
+        missing = set(ids) - {entry_id for entry_id, _ in present}
+        if missing:
+            # Trimmed or deleted while pending: nothing left to store; drop them from the PEL.
+            self.client.xack(stream, self.group, *missing)
+            log.warning("pending entries were deleted from the stream", stream=stream, count=len(missing))
+        if not present:
+            return []
+        log.warning(why, stream=stream, count=len(present), consumer=self.consumer)
+        return self._deliveries([(stream, _flat(present))], redelivered=True)
 
     @staticmethod
     def _name(stream: bytes | str) -> str:
@@ -198,9 +259,17 @@ class RedisStreamSource:
             if not entries:
                 continue
             positions = [entry[0] for entry in entries]
+            name = self._name(stream)
+            # Entries come in id order (claims too: XPENDING lists them so); a fresh read at or below
+            # what was already handed out means the server lost its own record of that hand-out.
+            first, last = _id_key(positions[0].decode()), _id_key(positions[-1].decode())
+            newest = self._newest.get(name)
+            again = redelivered or (newest is not None and first <= newest)
+            if newest is None or last > newest:
+                self._newest[name] = last
             # The collectors' shape [id, ["data", payload]] is read inline; anything else is looked at closely.
             payloads = [f[1] if f and f[0] == DATA_FIELD else None for _, f in entries]
-            delivery = Delivery(self._name(stream), 0, positions, payloads, redelivered)  # type: ignore[arg-type]
+            delivery = Delivery(name, 0, positions, payloads, again)  # type: ignore[arg-type]
             if None in payloads:
                 self._mark_malformed(delivery, entries)
             deliveries.append(delivery)
