@@ -108,10 +108,10 @@ def test_trim_never_drops_unacknowledged_entries(redis_client):
 
 
 class ReplyDroppingProxy:
-    """A TCP proxy in front of the real server that, once armed, lets the next ``XREADGROUP … >``
-    (or ``XCLAIM``) reach the server and then cuts the connection instead of passing the answer on:
-    the server carried the read out, the client never saw it (a server killed between its log
-    write and its reply looks the same to the client)."""
+    """A TCP proxy in front of the real server that, once armed with some byte patterns, lets the
+    next command containing all of them reach the server and then cuts the connection instead of
+    passing the answer on: the server carried the command out, the client never saw it (a server
+    killed between its log write and its reply looks the same to the client)."""
 
     def __init__(self, host: str, port: int):
         import socket
@@ -120,7 +120,7 @@ class ReplyDroppingProxy:
         self.upstream = (host, port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        self.armed: bytes | None = None  # the command to drop the answer of
+        self.armed: tuple[bytes, ...] = ()  # patterns of the command whose answer to drop
         self.dropped = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -148,8 +148,8 @@ class ReplyDroppingProxy:
                     if not data:
                         return
                     if sock is client:
-                        if self.armed and self.armed in data.upper() and (self.armed != b"XREADGROUP" or b"$1\r\n>\r\n" in data):
-                            self.armed, drop_answer = None, True
+                        if self.armed and all(p.upper() in data.upper() for p in self.armed):
+                            self.armed, drop_answer = (), True
                         server.sendall(data)
                     elif drop_answer:
                         self.dropped += 1
@@ -191,7 +191,7 @@ def test_entries_a_read_took_before_its_answer_was_lost_are_handed_out_after_the
         source = make_source(client, read_count=10)
         first = source.read(10_000, 0.05)
         assert [p for d in first for p in d.payloads] == [b"a%d" % i for i in range(10)]
-        proxy.armed = b"XREADGROUP"  # the server hands out a10..a19 to c1; c1 never hears of it
+        proxy.armed = (b"XREADGROUP", b"$1\r\n>\r\n")  # the server hands a10..a19 to c1; c1 never hears of it
         deliveries, failures = _read_until_quiet(source)
         assert proxy.dropped == 1 and failures == 1
         payloads = [p for d in first + deliveries for p in d.payloads]
@@ -214,11 +214,37 @@ def test_entries_a_claim_took_before_its_answer_was_lost_are_handed_out_after_th
         alive = make_source(client, consumer="alive")
         alive.read(10_000, 0.05)  # its own (empty) pending pass
         time.sleep(0.15)
-        proxy.armed = b"XCLAIM"
+        proxy.armed = (b"XCLAIM",)
         deliveries, failures = _read_until_quiet(alive)
         assert proxy.dropped == 1 and failures == 1
         assert sorted(p for d in deliveries for p in d.payloads) == [b"1", b"2", b"3"]
         assert all(d.redelivered for d in deliveries)
+        alive.ack(deliveries)
+        assert alive.lag().total == 0
+    finally:
+        client.close()
+        proxy.close()
+
+
+def test_a_claim_over_two_streams_failing_on_the_second_loses_nothing_of_the_first(redis_client):
+    other = "fleet.other"
+    for stream in (STREAM, other):
+        RedisStreamSink(redis_client).send(stream, [stream.encode() + b"-1", stream.encode() + b"-2"])
+    settings = RedisSettings(block_ms=50, claim_every_s=0.1, claim_min_idle_ms=200)
+    dead = RedisStreamSource(redis_client, [STREAM, other], "ingest", "dead", "fleet.events.dlq", settings)
+    assert sum(len(d) for d in read_all(dead)) == 4
+    time.sleep(0.3)
+    proxy, client = _through_proxy(redis_client)
+    try:
+        alive = RedisStreamSource(client, [STREAM, other], "ingest", "alive", "fleet.events.dlq", settings)
+        alive.read(10_000, 0.05)
+        time.sleep(0.15)
+        # the first stream's entries are claimed (and answered), then the second stream's XPENDING fails
+        proxy.armed = (b"XPENDING", other.encode())
+        deliveries, failures = _read_until_quiet(alive, rounds=12)
+        assert proxy.dropped == 1 and failures == 1
+        got = sorted(p for d in deliveries for p in d.payloads)
+        assert got == sorted([b"fleet.events-1", b"fleet.events-2", b"fleet.other-1", b"fleet.other-2"])
         alive.ack(deliveries)
         assert alive.lag().total == 0
     finally:

@@ -191,6 +191,8 @@ class RedisStreamSource:
             if not lost:
                 continue
             ids = sorted(lost, key=lambda i: _id_key(i.decode() if isinstance(i, bytes) else i))
+            # Kept until all streams are done: if a later one fails, these are taken again next time.
+            self._unanswered_claims[stream] = ids
             deliveries.extend(self._take(stream, ids, 0, "recovered entries a failed read had taken"))
         self._unanswered_claims.clear()
         return deliveries
