@@ -7,6 +7,8 @@ window closes — so the first window to cross, and the alert id, are the same f
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import polars as pl
 
 from fleetlens.detect.frame import Frame
@@ -15,7 +17,34 @@ from fleetlens.detect.rules.base import SAMPLE_IDS, Rule
 from fleetlens.detect.windows import Fired, Pending, WindowCounts
 
 
-class PaymentFailuresRule(Rule):
+class WindowCountRule(Rule):
+    """A count rule over windows of ``config.window_s``: rows wait in ``pending`` until the watermark
+    makes them final, then ``_count`` adds them to ``counts`` and returns the hits."""
+
+    def __init__(self, name, config, allowed_lateness_ms, keys: list[str]):
+        super().__init__(name, config, allowed_lateness_ms)
+        size = config.window_s * 1000
+        self.counts = WindowCounts(keys, size)
+        self.fired = Fired(size)
+        self.pending = Pending()
+
+    @property
+    def horizon_ms(self) -> int:
+        return self.counts.size_ms + self.allowed_lateness_ms
+
+    @abstractmethod
+    def _count(self, final: pl.DataFrame) -> list[Hit]:
+        """Add rows the watermark made final to the counts; the hits of windows now over threshold."""
+
+    def advance(self, watermark_ms: int) -> list[Hit]:
+        final = self.pending.release(watermark_ms)
+        hits = self._count(final) if final is not None else []
+        self.counts.prune(watermark_ms - self.allowed_lateness_ms)
+        self.fired.prune(watermark_ms - self.allowed_lateness_ms)
+        return hits
+
+
+class PaymentFailuresRule(WindowCountRule):
     """``payment_failures_same_provider``: ≥ K distinct users whose payment retries failed on one provider within T.
 
     A user counts when one of their purchases (``action_id``) had ≥ M attempts failing with a
@@ -23,16 +52,8 @@ class PaymentFailuresRule(Rule):
     """
 
     def __init__(self, name, config, allowed_lateness_ms):
-        super().__init__(name, config, allowed_lateness_ms)
-        size = config.window_s * 1000
-        self.counts = WindowCounts(["provider", "user_id", "action_id"], size)
-        self.fired = Fired(size)
-        self.pending = Pending()
+        super().__init__(name, config, allowed_lateness_ms, ["provider", "user_id", "action_id"])
         self._samples: dict[str, list[str]] = {}
-
-    @property
-    def horizon_ms(self) -> int:
-        return self.counts.size_ms + self.allowed_lateness_ms
 
     def observe(self, frame: Frame, watermark_ms: int) -> list[Hit]:
         self.pending.add(frame.events.filter(
@@ -65,27 +86,12 @@ class PaymentFailuresRule(Rule):
                                      min_failures=self.config.min_failures, event_ids=self._samples.get(provider, [])))
         return hits
 
-    def advance(self, watermark_ms: int) -> list[Hit]:
-        final = self.pending.release(watermark_ms)
-        hits = self._count(final) if final is not None else []
-        self.counts.prune(watermark_ms - self.allowed_lateness_ms)
-        self.fired.prune(watermark_ms - self.allowed_lateness_ms)
-        return hits
 
-
-class IdenticalOperationBurstRule(Rule):
+class IdenticalOperationBurstRule(WindowCountRule):
     """``identical_operation_burst``: one user repeats one identical operation (operation, amount, page) ≥ N times within T."""
 
     def __init__(self, name, config, allowed_lateness_ms):
-        super().__init__(name, config, allowed_lateness_ms)
-        size = config.window_s * 1000
-        self.counts = WindowCounts(["user_id", "what"], size)
-        self.fired = Fired(size)
-        self.pending = Pending()
-
-    @property
-    def horizon_ms(self) -> int:
-        return self.counts.size_ms + self.allowed_lateness_ms
+        super().__init__(name, config, allowed_lateness_ms, ["user_id", "what"])
 
     def observe(self, frame: Frame, watermark_ms: int) -> list[Hit]:
         self.pending.add(frame.events.filter(pl.col("operation").is_in(self.config.operations)).select(
@@ -110,11 +116,4 @@ class IdenticalOperationBurstRule(Rule):
                 operation, same, page = what.split("|", 2)
                 hits.append(self.hit(user, wstart, wstart + size, int(ops["ts"].max()), operation=operation,  # type: ignore[arg-type]
                                      identical=same, page=page, repeats=int(n), min_repeats=self.config.min_repeats))
-        return hits
-
-    def advance(self, watermark_ms: int) -> list[Hit]:
-        final = self.pending.release(watermark_ms)
-        hits = self._count(final) if final is not None else []
-        self.counts.prune(watermark_ms - self.allowed_lateness_ms)
-        self.fired.prune(watermark_ms - self.allowed_lateness_ms)
         return hits
