@@ -263,3 +263,22 @@ def test_a_fresh_read_of_entries_already_handed_out_is_flagged_redelivered(redis
     again = read_all(source)
     assert [p for d in again for p in d.payloads] == [b"x", b"y"]
     assert all(d.redelivered for d in again)
+
+
+def test_a_server_that_lost_its_data_gets_the_group_again_and_reading_goes_on(redis_client):
+    import redis
+
+    RedisStreamSink(redis_client).send(STREAM, [b"before"])
+    source = make_source(redis_client)
+    assert [p for d in read_all(source) for p in d.payloads] == [b"before"]
+    redis_client.flushall()  # what a restart without the append-only file looks like
+    RedisStreamSink(redis_client).send(STREAM, [b"after-1", b"after-2"])
+    deliveries = []
+    for _ in range(5):
+        try:
+            deliveries.extend(source.read(10_000, 0.05))
+        except redis.ResponseError as exc:  # before the fix: NOGROUP on every read, for ever
+            raise AssertionError(f"read failed: {exc}") from exc
+    assert [p for d in deliveries for p in d.payloads] == [b"after-1", b"after-2"]
+    source.ack(deliveries)
+    assert source.lag().total == 0

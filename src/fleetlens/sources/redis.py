@@ -22,7 +22,9 @@ read first recovers them: this consumer's pending entries newer than anything it
 the ids of a claim whose answer was lost. Entries it was handed but not yet acknowledged are never
 among them (they are in flight in the worker), so nothing is handed out twice by this process.
 A ``>`` read that returns entries at or below the newest one handed out (a server restarted without
-its last writes, ``appendfsync everysec``) is flagged ``redelivered`` too.
+its last writes, ``appendfsync everysec``) is flagged ``redelivered`` too. A server that lost the
+group altogether (restarted without its data) answers ``NOGROUP``: the group is created again and
+reading goes on from the stream's first entry.
 """
 
 from __future__ import annotations
@@ -138,9 +140,27 @@ class RedisStreamSource:
         """
         try:
             return self._read(max_messages, timeout_s)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                self._read_failed = True
+                raise
+            self._recreate_groups(str(exc))
+            return []
         except BaseException:
             self._read_failed = True
             raise
+
+    def _recreate_groups(self, error: str) -> None:
+        """The server no longer has the stream or the group (restarted without its data, or deleted):
+        create them again from the stream's first entry and forget every id of before."""
+        log.warning("consumer group or stream missing on the server (restarted without its data?): recreating it",
+                    group=self.group, streams=self.streams, error=error[:200])
+        for stream in self.streams:
+            ensure_group(self.client, stream, self.group)
+        self._own_pending.clear()
+        self._newest.clear()
+        self._unanswered_claims.clear()
+        self._read_failed = False
 
     def _read(self, max_messages: int, timeout_s: float) -> list[Delivery]:
         if self._read_failed:
