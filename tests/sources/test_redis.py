@@ -121,6 +121,7 @@ class ReplyDroppingProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.armed: tuple[bytes, ...] = ()  # patterns of the command whose answer to drop
+        self.swallow = False  # drop the command itself instead: the server never carries it out
         self.dropped = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -150,6 +151,9 @@ class ReplyDroppingProxy:
                     if sock is client:
                         if self.armed and all(p.upper() in data.upper() for p in self.armed):
                             self.armed, drop_answer = (), True
+                            if self.swallow:
+                                self.dropped += 1
+                                return
                         server.sendall(data)
                     elif drop_answer:
                         self.dropped += 1
@@ -221,6 +225,30 @@ def test_entries_a_claim_took_before_its_answer_was_lost_are_handed_out_after_th
         assert all(d.redelivered for d in deliveries)
         alive.ack(deliveries)
         assert alive.lag().total == 0
+    finally:
+        client.close()
+        proxy.close()
+
+
+def test_a_claim_that_never_reached_the_server_takes_nothing_from_a_consumer_that_claimed_since(redis_client):
+    RedisStreamSink(redis_client).send(STREAM, [b"1", b"2"])
+    dead = make_source(redis_client, consumer="dead")
+    assert sum(len(d) for d in read_all(dead)) == 2
+    time.sleep(0.3)
+    proxy, client = _through_proxy(redis_client)
+    try:
+        alive = make_source(client, consumer="alive", claim_every_s=60)
+        alive.read(10_000, 0.05)
+        alive._next_claim = 0  # claim at the next read
+        proxy.armed, proxy.swallow = (b"XCLAIM",), True
+        deliveries, failures = _read_until_quiet(alive, rounds=1)
+        assert proxy.dropped == 1 and failures == 1 and deliveries == []
+        ids = [p["message_id"] for p in redis_client.xpending_range(STREAM, "ingest", "-", "+", 10)]
+        redis_client.xclaim(STREAM, "ingest", "other", 0, ids)  # another live consumer took them meanwhile
+        deliveries, failures = _read_until_quiet(alive, rounds=3)
+        assert failures == 0 and deliveries == []
+        owners = {p["consumer"] for p in redis_client.xpending_range(STREAM, "ingest", "-", "+", 10)}
+        assert owners == {b"other"}
     finally:
         client.close()
         proxy.close()

@@ -198,24 +198,33 @@ class RedisStreamSource:
             return []  # the own-pending pass reads by id and moves nothing: a failed one is simply redone
         deliveries: list[Delivery] = []
         for stream in self.streams:
-            lost = set(self._unanswered_claims.get(stream, []))
             newest = self._newest.get(stream)
-            start = "-" if newest is None else f"{newest[0]}-{newest[1] + 1}"
-            while True:
-                page = self.client.xpending_range(stream, self.group, min=start, max="+", count=10_000,
-                                                  consumername=self.consumer)
-                lost.update(p["message_id"] for p in page)
-                if len(page) < 10_000:
-                    break
-                start = _next_id(page[-1]["message_id"])
+            lost = set(self._own_pending_ids(stream, "-" if newest is None else f"{newest[0]}-{newest[1] + 1}", "+"))
+            unanswered = self._unanswered_claims.get(stream)
+            if unanswered:
+                # Only those the claim did move to this consumer: the others are still the dead
+                # consumer's (the next claim takes them) or another live consumer's by now.
+                keys = sorted(unanswered, key=_id_key)
+                lost |= set(unanswered) & set(self._own_pending_ids(stream, keys[0], keys[-1]))
             if not lost:
                 continue
-            ids = sorted(lost, key=lambda i: _id_key(i.decode() if isinstance(i, bytes) else i))
+            ids = sorted(lost, key=_id_key)
             # Kept until all streams are done: if a later one fails, these are taken again next time.
             self._unanswered_claims[stream] = ids
             deliveries.extend(self._take(stream, ids, 0, "recovered entries a failed read had taken"))
         self._unanswered_claims.clear()
         return deliveries
+
+    def _own_pending_ids(self, stream: str, low: bytes | str, high: bytes | str) -> list[bytes]:
+        """Ids pending for this consumer between ``low`` and ``high`` (inclusive), page by page."""
+        ids: list[bytes] = []
+        while True:
+            page = self.client.xpending_range(stream, self.group, min=low, max=high, count=10_000,
+                                              consumername=self.consumer)
+            ids += [p["message_id"] for p in page]
+            if len(page) < 10_000:
+                return ids
+            low = _next_id(page[-1]["message_id"])
 
     def _read_own_pending(self, max_messages: int) -> list[Delivery]:
         response = xreadgroup_raw(
@@ -284,7 +293,7 @@ class RedisStreamSource:
             name = self._name(stream)
             # Entries come in id order (claims too: XPENDING lists them so); a fresh read at or below
             # what was already handed out means the server lost its own record of that hand-out.
-            first, last = _id_key(positions[0].decode()), _id_key(positions[-1].decode())
+            first, last = _id_key(positions[0]), _id_key(positions[-1])
             newest = self._newest.get(name)
             again = redelivered or (newest is not None and first <= newest)
             if newest is None or last > newest:
@@ -395,7 +404,9 @@ class RedisStreamSource:
         self.client.close()
 
 
-def _id_key(entry_id: str) -> tuple[int, int]:
+def _id_key(entry_id: str | bytes) -> tuple[int, int]:
+    if isinstance(entry_id, bytes):
+        entry_id = entry_id.decode()
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
 
