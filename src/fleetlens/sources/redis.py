@@ -19,7 +19,7 @@ between its log write and its answer. The entries are then pending for this cons
 never got them, and no path above would ever hand them out (``>`` is past them, the own-pending
 pass only runs on start, claims skip this consumer's entries). So after a failed read, the next
 read first recovers them: this consumer's pending entries newer than anything it was handed, plus
-the ids of a claim whose answer was lost. Entries it was handed but not yet acknowledged are never
+those a claim whose answer was lost did move to it. Entries it was handed but not yet acknowledged are never
 among them (they are in flight in the worker), so nothing is handed out twice by this process.
 A ``>`` read that returns entries at or below the newest one handed out (a server restarted without
 its last writes, ``appendfsync everysec``) is flagged ``redelivered`` too. A server that lost the
