@@ -310,3 +310,17 @@ def test_a_server_that_lost_its_data_gets_the_group_again_and_reading_goes_on(re
     assert [p for d in deliveries for p in d.payloads] == [b"after-1", b"after-2"]
     source.ack(deliveries)
     assert source.lag().total == 0
+
+
+def test_a_group_deleted_over_a_full_stream_is_created_again_and_its_rereads_flagged_redelivered(redis_client):
+    RedisStreamSink(redis_client).send(STREAM, [b"old-1", b"old-2"])
+    source = make_source(redis_client)
+    first = read_all(source)
+    source.ack(first)
+    redis_client.xgroup_destroy(STREAM, "ingest")  # by hand: the stream still holds what was stored
+    RedisStreamSink(redis_client).send(STREAM, [b"new"])
+    deliveries = read_all(source)
+    flagged = {p: d.redelivered for d in deliveries for p in d.payloads}
+    assert flagged == {b"old-1": True, b"old-2": True, b"new": True}  # all were in the stream at recreation
+    RedisStreamSink(redis_client).send(STREAM, [b"newer"])
+    assert [(p, d.redelivered) for d in read_all(source) for p in d.payloads] == [(b"newer", False)]

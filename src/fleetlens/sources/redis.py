@@ -23,8 +23,9 @@ those a claim whose answer was lost did move to it. Entries it was handed but no
 among them (they are in flight in the worker), so nothing is handed out twice by this process.
 A ``>`` read that returns entries at or below the newest one handed out (a server restarted without
 its last writes, ``appendfsync everysec``) is flagged ``redelivered`` too. A server that lost the
-group altogether (restarted without its data) answers ``NOGROUP``: the group is created again and
-reading goes on from the stream's first entry.
+group altogether (restarted without its data, or the group deleted) answers ``NOGROUP``: the group
+is created again and reading goes on from the stream's first entry, flagged ``redelivered`` up to the
+newest entry the stream held then (it may be stored already).
 """
 
 from __future__ import annotations
@@ -155,12 +156,14 @@ class RedisStreamSource:
         create them again from the stream's first entry and forget every id of before."""
         log.warning("consumer group or stream missing on the server (restarted without its data?): recreating it",
                     group=self.group, streams=self.streams, error=error[:200])
-        for stream in self.streams:
-            ensure_group(self.client, stream, self.group)
         self._own_pending.clear()
-        self._newest.clear()
         self._unanswered_claims.clear()
         self._read_failed = False
+        for stream in self.streams:
+            ensure_group(self.client, stream, self.group)
+            # What the stream holds now may have been stored already (a group deleted by hand over a
+            # full stream): everything up to its newest entry is handed out flagged redelivered.
+            self._newest[stream] = _id_key(self.client.xinfo_stream(stream)["last-generated-id"])
 
     def _read(self, max_messages: int, timeout_s: float) -> list[Delivery]:
         if self._read_failed:
