@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import select
+import socket
+import threading
 import time
+
+import redis
 
 from fleetlens.settings import RedisSettings
 from fleetlens.sources.base import DeadLetter
@@ -114,9 +119,6 @@ class ReplyDroppingProxy:
     killed between its log write and its reply looks the same to the client)."""
 
     def __init__(self, host: str, port: int):
-        import socket
-        import threading
-
         self.upstream = (host, port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -126,9 +128,6 @@ class ReplyDroppingProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        import socket
-        import threading
-
         while True:
             try:
                 client, _ = self.listener.accept()
@@ -138,8 +137,6 @@ class ReplyDroppingProxy:
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
 
     def _pump(self, client, server) -> None:
-        import select
-
         drop_answer = False
         try:
             while True:
@@ -176,8 +173,6 @@ def _through_proxy(redis_client):
 
 def _read_until_quiet(source: RedisStreamSource, rounds: int = 8):
     """Read like a worker does: a failed read is retried, whatever comes is kept."""
-    import redis
-
     out, failures = [], 0
     for _ in range(rounds):
         try:
@@ -294,8 +289,6 @@ def test_a_fresh_read_of_entries_already_handed_out_is_flagged_redelivered(redis
 
 
 def test_a_server_that_lost_its_data_gets_the_group_again_and_reading_goes_on(redis_client):
-    import redis
-
     RedisStreamSink(redis_client).send(STREAM, [b"before"])
     source = make_source(redis_client)
     assert [p for d in read_all(source) for p in d.payloads] == [b"before"]
