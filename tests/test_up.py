@@ -14,9 +14,11 @@ import pytest
 from fleetlens.sources.redis_server import free_port
 
 
-def up_command(tmp_path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "fleetlens", "--data-dir", str(tmp_path / "data"), "up",
-            "--rate", "4000", "--events-per-message", "20", *args]
+def up_command(tmp_path, *args: str, data_dir_after_up: bool = False) -> list[str]:
+    """The global ``--data-dir`` before ``up``, or ``up``'s own after it (what ``scripts/run.sh --data-dir`` passes)."""
+    data_dir = ["--data-dir", str(tmp_path / "data")]
+    before, after = ([], data_dir) if data_dir_after_up else (data_dir, [])
+    return [sys.executable, "-m", "fleetlens", *before, "up", *after, "--rate", "4000", "--events-per-message", "20", *args]
 
 
 def up_env(port: int) -> dict[str, str]:
@@ -33,8 +35,9 @@ def run_up(tmp_path, port: int, seconds: int) -> str:
 
 
 def interrupt_up(tmp_path, port: int, after_s: float) -> str:
-    """Run `fleetlens up` until Ctrl-C (SIGINT) arrives after ``after_s`` seconds."""
-    proc = subprocess.Popen(up_command(tmp_path), env=up_env(port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """Run `fleetlens up --data-dir …` until Ctrl-C (SIGINT) arrives after ``after_s`` seconds."""
+    proc = subprocess.Popen(up_command(tmp_path, data_dir_after_up=True), env=up_env(port), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)

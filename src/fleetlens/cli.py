@@ -110,11 +110,17 @@ def up(
     kafka_bootstrap: Optional[str] = typer.Option(
         None, "--kafka-bootstrap", help="Kafka bootstrap servers host:port (default: settings.kafka.bootstrap)."
     ),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Where the embedded store and Redis keep data (the same as `fleetlens --data-dir`)."
+    ),
 ) -> None:
     """Run the embedded stack: Redis-protocol server (or an existing Kafka), simulator, ingest, detector, chDB hot store, API and dashboard."""
     from fleetlens.up import UpOptions, run_up
 
     settings = with_mq(current_settings(), mq, kafka_bootstrap)
+    if data_dir is not None:  # `./scripts/run.sh --data-dir DIR` passes it here, after `up`
+        settings = settings.model_copy(update={"data_dir": data_dir})
+        set_active(settings)
     sim = settings.simulate
     options = UpOptions(
         rate=rate if rate is not None else sim.rate,
