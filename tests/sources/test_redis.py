@@ -6,6 +6,7 @@ import select
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import redis
 
@@ -165,10 +166,17 @@ class ReplyDroppingProxy:
         self.listener.close()
 
 
+@contextmanager
 def _through_proxy(redis_client):
+    """A proxy in front of the test's server and a client connected through it; both closed after."""
     kwargs = redis_client.connection_pool.connection_kwargs
     proxy = ReplyDroppingProxy(kwargs["host"], kwargs["port"])
-    return proxy, connect(f"redis://127.0.0.1:{proxy.port}")
+    client = connect(f"redis://127.0.0.1:{proxy.port}")
+    try:
+        yield proxy, client
+    finally:
+        client.close()
+        proxy.close()
 
 
 def _read_until_quiet(source: RedisStreamSource, rounds: int = 8):
@@ -183,8 +191,7 @@ def _read_until_quiet(source: RedisStreamSource, rounds: int = 8):
 
 
 def test_entries_a_read_took_before_its_answer_was_lost_are_handed_out_after_the_failure(redis_client):
-    proxy, client = _through_proxy(redis_client)
-    try:
+    with _through_proxy(redis_client) as (proxy, client):
         sink = RedisStreamSink(redis_client)
         sink.send(STREAM, [b"a%d" % i for i in range(30)])
         source = make_source(client, read_count=10)
@@ -198,9 +205,6 @@ def test_entries_a_read_took_before_its_answer_was_lost_are_handed_out_after_the
         assert [d.redelivered for d in deliveries if d.payloads[0] == b"a10"] == [True]
         source.ack(first + deliveries)
         assert source.lag().total == 0  # nothing left pending for ever
-    finally:
-        client.close()
-        proxy.close()
 
 
 def test_entries_a_claim_took_before_its_answer_was_lost_are_handed_out_after_the_failure(redis_client):
@@ -208,8 +212,7 @@ def test_entries_a_claim_took_before_its_answer_was_lost_are_handed_out_after_th
     dead = make_source(redis_client, consumer="dead")
     assert sum(len(d) for d in read_all(dead)) == 3
     time.sleep(0.3)
-    proxy, client = _through_proxy(redis_client)
-    try:
+    with _through_proxy(redis_client) as (proxy, client):
         alive = make_source(client, consumer="alive")
         alive.read(10_000, 0.05)  # its own (empty) pending pass
         time.sleep(0.15)
@@ -220,9 +223,6 @@ def test_entries_a_claim_took_before_its_answer_was_lost_are_handed_out_after_th
         assert all(d.redelivered for d in deliveries)
         alive.ack(deliveries)
         assert alive.lag().total == 0
-    finally:
-        client.close()
-        proxy.close()
 
 
 def test_a_claim_that_never_reached_the_server_takes_nothing_from_a_consumer_that_claimed_since(redis_client):
@@ -230,8 +230,7 @@ def test_a_claim_that_never_reached_the_server_takes_nothing_from_a_consumer_tha
     dead = make_source(redis_client, consumer="dead")
     assert sum(len(d) for d in read_all(dead)) == 2
     time.sleep(0.3)
-    proxy, client = _through_proxy(redis_client)
-    try:
+    with _through_proxy(redis_client) as (proxy, client):
         alive = make_source(client, consumer="alive", claim_every_s=60)
         alive.read(10_000, 0.05)
         alive._next_claim = 0  # claim at the next read
@@ -244,9 +243,6 @@ def test_a_claim_that_never_reached_the_server_takes_nothing_from_a_consumer_tha
         assert failures == 0 and deliveries == []
         owners = {p["consumer"] for p in redis_client.xpending_range(STREAM, "ingest", "-", "+", 10)}
         assert owners == {b"other"}
-    finally:
-        client.close()
-        proxy.close()
 
 
 def test_a_claim_over_two_streams_failing_on_the_second_loses_nothing_of_the_first(redis_client):
@@ -257,8 +253,7 @@ def test_a_claim_over_two_streams_failing_on_the_second_loses_nothing_of_the_fir
     dead = RedisStreamSource(redis_client, [STREAM, other], "ingest", "dead", "fleet.events.dlq", settings)
     assert sum(len(d) for d in read_all(dead)) == 4
     time.sleep(0.3)
-    proxy, client = _through_proxy(redis_client)
-    try:
+    with _through_proxy(redis_client) as (proxy, client):
         alive = RedisStreamSource(client, [STREAM, other], "ingest", "alive", "fleet.events.dlq", settings)
         alive.read(10_000, 0.05)
         time.sleep(0.15)
@@ -270,9 +265,6 @@ def test_a_claim_over_two_streams_failing_on_the_second_loses_nothing_of_the_fir
         assert got == sorted([b"fleet.events-1", b"fleet.events-2", b"fleet.other-1", b"fleet.other-2"])
         alive.ack(deliveries)
         assert alive.lag().total == 0
-    finally:
-        client.close()
-        proxy.close()
 
 
 def test_a_fresh_read_of_entries_already_handed_out_is_flagged_redelivered(redis_client):
