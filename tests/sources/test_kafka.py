@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -10,6 +11,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from fleetlens.settings import KafkaSettings
 from fleetlens.sources.base import DeadLetter
 from fleetlens.sources.kafka import KafkaSink, KafkaSource, ensure_topics
+from fleetlens.sources.kafka_broker import KafkaBroker
 
 _names = itertools.count()
 
@@ -163,3 +165,43 @@ def test_one_read_stops_at_the_byte_budget_whatever_the_message_count(kafka, top
     assert max(len(r) for r in reads) <= 4
     assert [p[:2] for r in reads for p in r] == [b"%02d" % i for i in range(40)]
     src.close()
+
+
+@pytest.mark.slow
+def test_a_lost_partition_comes_back_flagged_redelivered_up_to_what_was_handed_out(tmp_path):
+    """Stored and acknowledged, then the broker dies before the commit: the session expires (partitions
+    lost, nothing committed). Back, the partition is re-read from offset 0; every delivery below what
+    this consumer handed out before is a possible duplicate, also after its first commit of the new
+    assignment (the old rule, "until the first commit", let the rest of the stored range through)."""
+    broker = KafkaBroker(tmp_path / "kafka").start()
+    try:
+        kafka = KafkaSettings(bootstrap=broker.bootstrap, session_timeout_ms=2000, read_count=10)
+        ensure_topics(kafka, ["lost"])
+        KafkaSink(kafka).send("lost", [b"m%d" % i for i in range(40)], ["k"] * 40)  # one partition
+        src = source(kafka, "lost")
+        before = read_until(src, 20)
+        handed = max(d.positions[-1] for d in before) + 1
+        assert 20 <= handed < 40
+        with src.hold(before) as held:  # stored...
+            src.ack(held)
+        broker.kill()  # ...but never committed
+        deadline = time.monotonic() + 30
+        while src.leases.owned() and time.monotonic() < deadline:
+            src.read(10, 0.2)
+        assert not src.leases.owned(), "the session should have expired"
+        broker.start()
+
+        again, committed_once = [], False
+        deadline = time.monotonic() + 90
+        while sum(len(d) for d, _ in again) < 40 and time.monotonic() < deadline:
+            for d in src.read(10, 0.2):
+                again.append((d, committed_once))
+                with src.hold([d]) as held:
+                    src.ack(held)
+            committed_once = committed_once or bool(again)  # the next read() commits what was acknowledged
+        assert [p for d, _ in again for p in d.payloads] == [b"m%d" % i for i in range(40)]
+        assert any(after_commit and d.positions[0] < handed for d, after_commit in again)  # the case that matters
+        assert all(d.redelivered for d, _ in again if d.positions[0] < handed)
+        src.close()
+    finally:
+        broker.kill()

@@ -9,7 +9,8 @@ the reader's poll: a synchronous commit there waits for a rebalance that waits f
 Rebalances go through ``PartitionLeases`` (``sources/leases.py``): on revoke, batches being stored
 are finished and committed first, queued work of the revoked partitions is dropped and never
 committed by this consumer afterwards, and a newly assigned partition is read from the group's
-last commit with deliveries flagged ``redelivered`` until this consumer's first commit there, so
+last commit with deliveries flagged ``redelivered`` until this consumer's first commit there, and
+below anything it handed out there before (a lost partition's stored but uncommitted work), so
 ingest checks the store for events it already holds. A crash between ``ack`` and the commit
 means redelivery, which ingest turns into no duplicates. Memory: librdkafka's prefetch is bounded by
 ``kafka.queued_max_kbytes``, one read by ``kafka.read_bytes`` (whatever the message size), the
@@ -256,7 +257,7 @@ class KafkaSource:
                 self._on_error(exc.args[0])
         messages = self._consume(min(max_messages, self.settings.read_count), timeout_s)
         by_partition: dict[tuple[str, int, int | None], object] = {}
-        for message, epoch, uncommitted in messages:
+        for message, epoch, redelivered in messages:
             error = message.error()
             if error is not None:
                 self._on_error(error)
@@ -267,7 +268,7 @@ class KafkaSource:
             delivery = by_partition.get((*key, epoch))
             if delivery is None:
                 delivery = by_partition[(*key, epoch)] = _SKIP if epoch is None else KafkaDelivery(
-                    key[0], key[1], [], [], uncommitted, epoch=epoch
+                    key[0], key[1], [], [], redelivered, epoch=epoch
                 )
             if delivery is _SKIP:  # revoked during this consume call: the next owner reads it
                 continue
@@ -282,6 +283,7 @@ class KafkaSource:
         deliveries = [d for d in by_partition.values() if d is not _SKIP]
         for d in deliveries:
             self._read_next[(d.stream, d.partition)] = d.positions[-1] + 1  # type: ignore[union-attr, operator]
+            self.leases.handed_out((d.stream, d.partition), d.positions[-1] + 1)  # type: ignore[union-attr, operator]
         return deliveries  # type: ignore[return-value]
 
     def _consume(self, count: int, timeout_s: float) -> list:
@@ -315,8 +317,8 @@ class KafkaSource:
             for m in chunk:
                 key = (m.topic(), m.partition())
                 stamp = stamps.get(key)
-                if stamp is None:
-                    stamp = stamps[key] = (self.leases.reading_epoch(key), self.leases.uncommitted(key))
+                if stamp is None:  # a chunk holds a partition's messages in offset order: m is its first
+                    stamp = stamps[key] = (self.leases.reading_epoch(key), self.leases.redelivered(key, m.offset()))
                 messages.append((m, *stamp))
             size += chunk_bytes
             wait = 0

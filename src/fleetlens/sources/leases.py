@@ -13,6 +13,13 @@ the consumer, takes the recorded offsets and commits them. A revoke (in the read
    epoch is never held and never committed by this consumer again; the new owner re-reads from
    the last commit.
 
+Which re-reads may repeat stored work: a partition *lost* (session expired: nothing committed
+first) or whose commit failed may have been stored beyond its last commit. When it comes back,
+everything below the highest offset this consumer ever handed out there (``handed_out``, kept
+across assignments) is flagged a possible redelivery, however many commits come in between; so
+is everything before this consumer's first commit of the assignment, which covers another
+consumer's uncommitted work (see ``redelivered``).
+
 The writer thread never waits on the network while holding the lock: a synchronous commit made
 from it while librdkafka waits for the revoke callback would deadlock.
 """
@@ -44,6 +51,7 @@ class PartitionLeases:
         self._uncommitted: set[Key] = set()
         self._held: Counter[Key] = Counter()
         self._ready: dict[Key, int] = {}  # offsets recorded by the writer, not yet committed
+        self._handed_out: dict[Key, int] = {}  # offset after the newest message ever read, across assignments
 
     def assign(self, keys: Iterable[Key]) -> None:
         """New partitions for this consumer: a new epoch each, re-read from the group's last commit."""
@@ -90,9 +98,19 @@ class PartitionLeases:
         """True while ``key`` is assigned to this consumer."""
         return key in self._owned
 
-    def uncommitted(self, key: Key) -> bool:
-        """True until this consumer's first commit on ``key`` since it was assigned (reads may repeat earlier ones)."""
-        return key in self._uncommitted
+    def redelivered(self, key: Key, first_offset: int) -> bool:
+        """Whether messages of ``key`` from ``first_offset`` on may have been handed out (and stored) before.
+
+        True below the offset after the newest message this consumer ever read there (a partition lost
+        with stored but uncommitted work comes back below it), and until this consumer's first commit
+        on ``key`` since it was assigned (another consumer may have stored past the group's commit).
+        """
+        return key in self._uncommitted or first_offset < self._handed_out.get(key, 0)
+
+    def handed_out(self, key: Key, next_offset: int) -> None:
+        """Messages of ``key`` up to ``next_offset`` (excluded) were handed out for storing."""
+        if next_offset > self._handed_out.get(key, 0):
+            self._handed_out[key] = next_offset
 
     def _current(self, key: Key, epoch: int) -> bool:
         return self._owned.get(key) == epoch
