@@ -8,10 +8,11 @@ at ``close``. Committing from the writer thread would race the rebalance callbac
 the reader's poll: a synchronous commit there waits for a rebalance that waits for the callback.
 Rebalances go through ``PartitionLeases`` (``sources/leases.py``): on revoke, batches being stored
 are finished and committed first, queued work of the revoked partitions is dropped and never
-committed by this consumer afterwards, and a newly assigned partition is read from the group's
-last commit with deliveries flagged ``redelivered`` until this consumer's first commit there, and
-below anything it handed out there before (a lost partition's stored but uncommitted work), so
-ingest checks the store for events it already holds. A crash between ``ack`` and the commit
+committed by this consumer afterwards. Every commit carries the partition's *mark* (the offset after
+the newest message the group ever handed out there) and a read is handed out only after a commit
+announced a mark covering it; a newly assigned partition is read from the group's last commit with
+deliveries below the mark flagged ``redelivered``, so ingest checks the store for events already
+held exactly where a previous reader may have stored them. A crash between ``ack`` and the commit
 means redelivery, which ingest turns into no duplicates. Memory: librdkafka's prefetch is bounded by
 ``kafka.queued_max_kbytes``, one read by ``kafka.read_bytes`` (whatever the message size), the
 worker's batches by its own settings.
@@ -36,7 +37,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from fleetlens.logsetup import get_logger
 from fleetlens.settings import KafkaSettings
 from fleetlens.sources.base import DeadLetter, Delivery, Lag
-from fleetlens.sources.leases import PartitionLeases
+from fleetlens.sources.leases import PartitionLeases, mark_metadata, parse_mark
 
 log = get_logger(__name__)
 
@@ -219,34 +220,49 @@ class KafkaSource:
         self.leases.drop(keys)
         log.warning("kafka partitions lost (session expired?)", partitions=sorted(keys))
 
-    def _commit(self, keys=None) -> None:
-        """Commit the offsets ``ack`` recorded (for ``keys``, or all); reader thread only."""
-        offsets = self.leases.take(keys)
-        if not offsets:
+    def _commit(self, keys=None, reading=None) -> None:
+        """Commit the offsets ``ack`` recorded (for ``keys``, or all) and announce ``reading``; reader thread only.
+
+        ``reading``: {partition: (first, end)} of messages about to be handed out: the commit moves each
+        partition's mark past them (see ``sources/leases.py``).
+        """
+        plan = self.leases.plan(keys, reading)
+        if not plan.offsets:
             return
         try:
             result = self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+                offsets=[
+                    TopicPartition(t, p, offset, metadata=mark_metadata(mark))
+                    for (t, p), (offset, mark) in plan.offsets.items()
+                ],
+                asynchronous=False,
             )
             failed = [tp for tp in result or [] if tp.error is not None]
             if failed:
                 raise KafkaException(failed[0].error)
         except KafkaException:
-            self.leases.put_back(offsets)
+            self.leases.failed(plan)
             raise
-        self.leases.committed(offsets)
+        self.leases.done(plan)
+
+    def _inherit(self) -> None:
+        """Fetch the committed offset and mark of partitions newly assigned (a broker call; retried next read)."""
+        keys = self.leases.to_inherit()
+        if not keys:
+            return
+        for tp in self._consumer.committed([TopicPartition(t, p) for t, p in keys], timeout=LAG_TIMEOUT_S):
+            if tp.error is None:
+                self.leases.inherit((tp.topic, tp.partition), tp.offset, parse_mark(tp.metadata))
 
     # -- reading ---------------------------------------------------------------------------------
 
     def read(self, max_messages: int, timeout_s: float) -> list[Delivery]:
         """Up to ``max_messages`` messages (and ``kafka.read_bytes``) as one delivery per partition, in offset order.
 
-        First commits what ``ack`` recorded since the last call (a failed commit is retried next time).
+        Commits what ``ack`` recorded since the last call together with the marks of what this read
+        hands out. When that commit fails, nothing is handed out: the partitions are rewound to the
+        first message of this read, and the commit is tried again next time.
         """
-        try:
-            self._commit()
-        except KafkaException as exc:
-            self._on_error(exc.args[0])
         self._last_read = now = time.monotonic()
         self._reader = threading.get_ident()
         if now - self._lag_at >= LAG_EVERY_S:
@@ -257,7 +273,7 @@ class KafkaSource:
                 self._on_error(exc.args[0])
         messages = self._consume(min(max_messages, self.settings.read_count), timeout_s)
         by_partition: dict[tuple[str, int, int | None], object] = {}
-        for message, epoch, redelivered in messages:
+        for message, epoch in messages:
             error = message.error()
             if error is not None:
                 self._on_error(error)
@@ -268,7 +284,7 @@ class KafkaSource:
             delivery = by_partition.get((*key, epoch))
             if delivery is None:
                 delivery = by_partition[(*key, epoch)] = _SKIP if epoch is None else KafkaDelivery(
-                    key[0], key[1], [], [], redelivered, epoch=epoch
+                    key[0], key[1], [], [], epoch=epoch
                 )
             if delivery is _SKIP:  # revoked during this consume call: the next owner reads it
                 continue
@@ -280,11 +296,36 @@ class KafkaSource:
                     DeadLetter(key[0], key[1], str(offset), 0, "", "payload", "Kafka message has no value", b"")
                 )
             delivery.payloads.append(value)  # type: ignore[union-attr]
-        deliveries = [d for d in by_partition.values() if d is not _SKIP]
+        deliveries: list[KafkaDelivery] = [d for d in by_partition.values() if d is not _SKIP]  # type: ignore[misc]
+        # Only deliveries of the current epoch can be announced; older ones are dropped by hold() anyway.
+        reading = {
+            (d.stream, d.partition): (int(d.positions[0]), int(d.positions[-1]) + 1)
+            for d in deliveries if self.leases.reading_epoch((d.stream, d.partition)) == d.epoch
+        }
+        for step in (self._inherit, lambda: self._commit(reading=reading)):
+            try:
+                step()
+            except KafkaException as exc:
+                self._on_error(exc.args[0])
+        handed: list[Delivery] = []
         for d in deliveries:
-            self._read_next[(d.stream, d.partition)] = d.positions[-1] + 1  # type: ignore[union-attr, operator]
-            self.leases.handed_out((d.stream, d.partition), d.positions[-1] + 1)  # type: ignore[union-attr, operator]
-        return deliveries  # type: ignore[return-value]
+            key = (d.stream, d.partition)
+            if self.leases.reading_epoch(key) != d.epoch:
+                continue  # revoked since it was read: the next owner reads it
+            if not self.leases.announced(key, reading[key][1]):
+                self._rewind(d)
+                continue
+            d.redelivered = self.leases.redelivered(key, int(d.positions[0]))
+            self._read_next[key] = int(d.positions[-1]) + 1
+            handed.append(d)
+        return handed
+
+    def _rewind(self, delivery: KafkaDelivery) -> None:
+        """Fetch this delivery's messages again later: their mark could not be announced."""
+        try:
+            self._consumer.seek(TopicPartition(delivery.stream, delivery.partition, int(delivery.positions[0])))
+        except KafkaException as exc:  # not assigned any more: the next owner reads them
+            log.debug("rewind skipped", partition=delivery.partition, error=str(exc))
 
     def _consume(self, count: int, timeout_s: float) -> list:
         """Up to ``count`` messages of at most about ``read_bytes`` payload bytes in all.
@@ -313,13 +354,12 @@ class KafkaSource:
             self._message_bytes = mean if not self._message_bytes else 0.8 * self._message_bytes + 0.2 * mean
             # Stamp each message with its partition's assignment as of this call: a rebalance runs inside
             # the next consume call, after which these messages belong to an assignment that may be gone.
-            stamps: dict[tuple[str, int], tuple[int | None, bool]] = {}
+            epochs: dict[tuple[str, int], int | None] = {}
             for m in chunk:
                 key = (m.topic(), m.partition())
-                stamp = stamps.get(key)
-                if stamp is None:  # a chunk holds a partition's messages in offset order: m is its first
-                    stamp = stamps[key] = (self.leases.reading_epoch(key), self.leases.redelivered(key, m.offset()))
-                messages.append((m, *stamp))
+                if key not in epochs:
+                    epochs[key] = self.leases.reading_epoch(key)
+                messages.append((m, epochs[key]))
             size += chunk_bytes
             wait = 0
         return messages

@@ -1,4 +1,4 @@
-"""Which partitions a consumer owns right now, and which of its handed-out work it may still commit.
+"""Which partitions a consumer owns right now, what it may still commit, and what may be a redelivery.
 
 A Kafka consumer group moves partitions between consumers (rebalance). Each assignment of a
 partition to this consumer gets a fresh *epoch*; a delivery carries the epoch it was read under.
@@ -13,12 +13,13 @@ the consumer, takes the recorded offsets and commits them. A revoke (in the read
    epoch is never held and never committed by this consumer again; the new owner re-reads from
    the last commit.
 
-Which re-reads may repeat stored work: a partition *lost* (session expired: nothing committed
-first) or whose commit failed may have been stored beyond its last commit. When it comes back,
-everything below the highest offset this consumer ever handed out there (``handed_out``, kept
-across assignments) is flagged a possible redelivery, however many commits come in between; so
-is everything before this consumer's first commit of the assignment, which covers another
-consumer's uncommitted work (see ``redelivered``).
+Redeliveries are known exactly, across consumers and crashes: every commit carries, as its
+metadata, the partition's *mark*, the offset after the newest message any consumer of the group
+ever handed out for storing there, and a consumer hands messages out only once a commit has
+announced a mark covering them. So whatever was stored past the group's commit (a crash between
+storing and committing, a session that expired while commits failed) lies below the mark. A new
+assignment first *inherits* the committed offset and mark (``inherit``); reads below that mark
+are flagged possible redeliveries (ingest checks the store for them), reads past it are not.
 
 The writer thread never waits on the network while holding the lock: a synchronous commit made
 from it while librdkafka waits for the revoke callback would deadlock.
@@ -28,9 +29,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 from fleetlens.logsetup import get_logger
@@ -39,27 +40,71 @@ log = get_logger(__name__)
 
 Key = tuple[str, int]  # (topic, partition)
 
+MARK_PREFIX = "fleetlens.handed_out="
+
+
+def mark_metadata(mark: int) -> str:
+    """The commit metadata announcing ``mark``."""
+    return f"{MARK_PREFIX}{mark}"
+
+
+def parse_mark(metadata: str | None) -> int:
+    """The mark a commit's metadata announces; 0 when it announces none (no fleetlens consumer committed)."""
+    if metadata and metadata.startswith(MARK_PREFIX):
+        try:
+            return max(0, int(metadata[len(MARK_PREFIX):]))
+        except ValueError:
+            pass
+    return 0
+
+
+@dataclass
+class CommitPlan:
+    """What one commit sends: per partition the offset and the mark, and which offsets came from ``ack``."""
+
+    offsets: dict[Key, tuple[int, int]] = field(default_factory=dict)  # key -> (offset, mark)
+    acked: dict[Key, int] = field(default_factory=dict)  # the recorded offsets taken into it
+    reading: dict[Key, int] = field(default_factory=dict)  # key -> end of what this commit announces
+
 
 class PartitionLeases:
-    """Epochs of the partitions this consumer owns, and the batches in flight on them."""
+    """Epochs of the partitions this consumer owns, the batches in flight on them, and their marks."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._epochs = itertools.count(1)
         self._owned: dict[Key, int] = {}
         self._revoking: set[Key] = set()
-        self._uncommitted: set[Key] = set()
         self._held: Counter[Key] = Counter()
         self._ready: dict[Key, int] = {}  # offsets recorded by the writer, not yet committed
-        self._handed_out: dict[Key, int] = {}  # offset after the newest message ever read, across assignments
+        self._to_inherit: set[Key] = set()  # assigned, committed offset and mark not fetched yet
+        self._base: dict[Key, int] = {}  # the group's committed offset, as last known
+        self._below: dict[Key, int] = {}  # reads below this offset may be redeliveries (this assignment)
+        self._mark: dict[Key, int] = {}  # the mark announced so far (this assignment)
+        self._handed_out: dict[Key, int] = {}  # offset after the newest message this consumer handed out, ever
 
     def assign(self, keys: Iterable[Key]) -> None:
         """New partitions for this consumer: a new epoch each, re-read from the group's last commit."""
         with self._cond:
             for key in keys:
                 self._owned[key] = next(self._epochs)
-                self._uncommitted.add(key)
                 self._revoking.discard(key)
+                self._to_inherit.add(key)
+
+    def to_inherit(self) -> list[Key]:
+        """Owned partitions whose committed offset and mark are not known yet (see ``inherit``)."""
+        with self._cond:
+            return sorted(self._to_inherit)
+
+    def inherit(self, key: Key, offset: int, mark: int) -> None:
+        """The group's committed ``offset`` (negative: none) and announced ``mark`` for ``key``."""
+        with self._cond:
+            if key not in self._to_inherit:
+                return
+            self._to_inherit.discard(key)
+            if offset >= 0:
+                self._base[key] = offset
+            self._below[key] = self._mark[key] = max(mark, self._handed_out.get(key, 0))
 
     def start_revoke(self, keys: Iterable[Key]) -> None:
         """No new holds on ``keys`` from now on."""
@@ -81,9 +126,11 @@ class PartitionLeases:
         with self._cond:
             for key in keys:
                 self._owned.pop(key, None)
-                self._uncommitted.discard(key)
                 self._revoking.discard(key)
                 self._ready.pop(key, None)
+                self._to_inherit.discard(key)
+                for per_key in (self._base, self._below, self._mark):
+                    per_key.pop(key, None)
 
     def reading_epoch(self, key: Key) -> int | None:
         """The epoch to stamp on messages read from ``key`` now; None when they must be dropped."""
@@ -99,18 +146,12 @@ class PartitionLeases:
         return key in self._owned
 
     def redelivered(self, key: Key, first_offset: int) -> bool:
-        """Whether messages of ``key`` from ``first_offset`` on may have been handed out (and stored) before.
+        """Whether messages of ``key`` from ``first_offset`` on may have been handed out (and stored) before."""
+        return first_offset < self._below.get(key, self._handed_out.get(key, 0))
 
-        True below the offset after the newest message this consumer ever read there (a partition lost
-        with stored but uncommitted work comes back below it), and until this consumer's first commit
-        on ``key`` since it was assigned (another consumer may have stored past the group's commit).
-        """
-        return key in self._uncommitted or first_offset < self._handed_out.get(key, 0)
-
-    def handed_out(self, key: Key, next_offset: int) -> None:
-        """Messages of ``key`` up to ``next_offset`` (excluded) were handed out for storing."""
-        if next_offset > self._handed_out.get(key, 0):
-            self._handed_out[key] = next_offset
+    def announced(self, key: Key, end: int) -> bool:
+        """True when a commit has announced a mark of ``key`` at or past ``end`` (its reads may be handed out)."""
+        return self._handed_out.get(key, 0) >= end
 
     def _current(self, key: Key, epoch: int) -> bool:
         return self._owned.get(key) == epoch
@@ -137,20 +178,38 @@ class PartitionLeases:
                 if self._current(key, epoch):
                     self._ready[key] = max(self._ready.get(key, 0), offset)
 
-    def take(self, keys: Iterable[Key] | None = None) -> dict[Key, int]:
-        """Remove and return the recorded offsets (of ``keys``, or all)."""
+    def plan(self, keys: Iterable[Key] | None = None, reading: dict[Key, tuple[int, int]] | None = None) -> CommitPlan:
+        """Take the recorded offsets (of ``keys``, or all) and announce ``reading`` ({key: (first, end)}).
+
+        A partition only being read commits its known offset again (else the first offset read), with
+        the mark moved to the end of what is read. Partitions not inherited yet are left out.
+        """
+        plan = CommitPlan()
         with self._cond:
             chosen = list(self._ready) if keys is None else [k for k in keys if k in self._ready]
-            return {k: self._ready.pop(k) for k in chosen}
+            for key in chosen:
+                plan.acked[key] = self._ready.pop(key)
+            for key, (first, end) in (reading or {}).items():
+                if key in self._owned and key not in self._to_inherit:
+                    plan.reading[key] = end
+            for key in {*plan.acked, *plan.reading}:
+                offset = plan.acked.get(key, self._base.get(key, (reading or {}).get(key, (0, 0))[0]))
+                plan.offsets[key] = (offset, max(self._mark.get(key, 0), plan.reading.get(key, 0)))
+        return plan
 
-    def put_back(self, offsets: dict[Key, int]) -> None:
-        """Offsets whose commit failed: recorded again (if still owned) for the next try."""
+    def done(self, plan: CommitPlan) -> None:
+        """``plan`` was committed: its offsets are the group's, its reads may be handed out."""
         with self._cond:
-            for key, offset in offsets.items():
+            for key, (offset, mark) in plan.offsets.items():
+                if key in self._owned:
+                    self._base[key] = offset
+                    self._mark[key] = max(self._mark.get(key, 0), mark)
+            for key, end in plan.reading.items():
+                self._handed_out[key] = max(self._handed_out.get(key, 0), end)
+
+    def failed(self, plan: CommitPlan) -> None:
+        """``plan``'s commit failed: its acknowledged offsets are recorded again (if still owned) for the next try."""
+        with self._cond:
+            for key, offset in plan.acked.items():
                 if key in self._owned:
                     self._ready[key] = max(self._ready.get(key, 0), offset)
-
-    def committed(self, keys: Iterable[Key]) -> None:
-        """This consumer has committed on ``keys``: later reads are first deliveries again."""
-        with self._cond:
-            self._uncommitted.difference_update(keys)
