@@ -137,7 +137,7 @@ def up(
 @app.command()
 def ingest(
     until_idle: Optional[float] = typer.Option(
-        None, "--until-idle", help="Exit once no new message arrived for this many seconds (default: run until stopped)."
+        None, "--until-idle", help="Exit once no new message arrived for this many seconds and the group has none left to deliver (default: run until stopped)."
     ),
 ) -> None:
     """Run one ingest worker: MQ → decode → hot store, acknowledging only what is stored."""

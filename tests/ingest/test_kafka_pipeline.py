@@ -21,7 +21,7 @@ from fleetlens.ingest.worker import IngestWorker
 from fleetlens.settings import IngestSettings, KafkaSettings
 from fleetlens.simulate.config import SimulationConfig
 from fleetlens.simulate.runner import run_simulation
-from fleetlens.sources.kafka import KafkaSink, KafkaSource, ensure_topics
+from fleetlens.sources.kafka import KafkaSink, KafkaSource, committed_offsets, ensure_topics
 from fleetlens.sources.kafka_broker import KafkaBroker
 from fleetlens.store.client import EmbeddedStore
 
@@ -84,7 +84,7 @@ def stored_rows(store) -> tuple[int, int]:
 def committed_total(bootstrap: str, topic: str) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ingest"})
     try:
-        offsets = consumer.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
+        offsets = committed_offsets(consumer, [TopicPartition(topic, p) for p in range(3)], 10)  # retries NOT_COORDINATOR
         return sum(max(0, tp.offset) for tp in offsets)
     finally:
         consumer.close()
@@ -155,7 +155,8 @@ def test_a_consumer_added_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
     assert stored_rows(store) == (summary.events, summary.events)
 
 
-def ingest_process(tmp_path, bootstrap: str, topic: str, *extra: str, batch_rows: int = 3000) -> subprocess.Popen:
+def ingest_process(tmp_path, bootstrap: str, topic: str, *extra: str, batch_rows: int = 3000,
+                   session_ms: int = 3000) -> subprocess.Popen:
     env = {
         **os.environ,
         "FLEETLENS_MQ": "kafka",
@@ -163,7 +164,7 @@ def ingest_process(tmp_path, bootstrap: str, topic: str, *extra: str, batch_rows
         "FLEETLENS_DLQ_STREAM": topic + ".dlq",
         "FLEETLENS_DATA_DIR": str(tmp_path / "data"),
         "FLEETLENS_KAFKA__BOOTSTRAP": bootstrap,
-        "FLEETLENS_KAFKA__SESSION_TIMEOUT_MS": "3000",
+        "FLEETLENS_KAFKA__SESSION_TIMEOUT_MS": str(session_ms),
         "FLEETLENS_INGEST__BATCH_ROWS": str(batch_rows),
         "FLEETLENS_INGEST__BATCH_SECONDS": "0.2",
     }
@@ -181,7 +182,8 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(kafka_brok
     kills = 0
     for round_ in range(3):
         before = committed_total(kafka.bootstrap, topic)
-        proc = ingest_process(tmp_path, kafka.bootstrap, topic, batch_rows=500)  # small batches: killed mid-stream
+        # small batches: killed mid-stream; a 6 s session: the group waits that long for a killed member
+        proc = ingest_process(tmp_path, kafka.bootstrap, topic, batch_rows=500, session_ms=6000)
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline and committed_total(kafka.bootstrap, topic) == before:
             time.sleep(0.05)
@@ -197,7 +199,9 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(kafka_brok
         kills += 1
     assert kills >= 2, "the worker must have been killed mid-stream several times"
 
-    final = ingest_process(tmp_path, kafka.bootstrap, topic, "--until-idle", "3")
+    # Idle for 1 s < the 6 s the group waits for the killed member's session to expire before it hands the
+    # partitions over: --until-idle must not mistake that wait for having nothing left to do.
+    final = ingest_process(tmp_path, kafka.bootstrap, topic, "--until-idle", "1")
     out, _ = final.communicate(timeout=180)
     assert final.returncode == 0, out.decode()[-3000:]
     assert committed_total(kafka.bootstrap, topic) == summary.messages

@@ -13,7 +13,7 @@ from fleetlens.settings import active_settings
 def detect(
     rules: Optional[Path] = typer.Option(None, "--rules", help="YAML rules file (default: settings.detect.rules_file, else the defaults)."),
     until_idle: Optional[float] = typer.Option(
-        None, "--until-idle", help="Exit once no new message arrived for this many seconds (default: run until stopped)."
+        None, "--until-idle", help="Exit once no new message arrived for this many seconds and the group has none left to deliver (default: run until stopped)."
     ),
     print_rules: bool = typer.Option(False, "--print-rules", help="Print the effective rules as YAML and exit."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not write alerts to the store (webhooks/MQ only)."),

@@ -28,7 +28,7 @@ from fleetlens.detect.hits import Hit
 from fleetlens.logsetup import get_logger
 from fleetlens.observe import metrics
 from fleetlens.settings import Settings
-from fleetlens.sources.base import Delivery, Source
+from fleetlens.sources.base import Delivery, Source, nothing_left
 from fleetlens.sources.factory import open_sink, open_source
 from fleetlens.sources.lag_probe import GroupLagProbe
 from fleetlens.sources.replay import Replay, open_replay
@@ -198,7 +198,9 @@ class Detector:
                 batch, started = self._read_batch(stop)
                 if not batch:
                     if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
-                        break
+                        if nothing_left(self.source):
+                            break
+                        idle_since = time.monotonic()  # the group still has work: ask again later
                     continue
                 idle_since = time.monotonic()
                 kept = []

@@ -24,7 +24,7 @@ from fleetlens.ingest.stats import IngestStats
 from fleetlens.logsetup import get_logger
 from fleetlens.observe import metrics as prom
 from fleetlens.settings import IngestSettings
-from fleetlens.sources.base import Delivery, Source
+from fleetlens.sources.base import Delivery, Source, nothing_left
 from fleetlens.store import tables
 from fleetlens.store.client import Store
 from fleetlens.store.dedup import drop_stored
@@ -125,7 +125,9 @@ class IngestWorker:
                 self._put(self._cuts, pending)
                 pending, events = [], 0
             elif not pending and until_idle_s is not None and now - idle_since >= until_idle_s:
-                break
+                if nothing_left(self.source):
+                    break
+                idle_since = now  # the group still has work (e.g. a rebalance is pending): ask again later
         if pending and not self._abort.is_set():
             self._put(self._cuts, pending)
         self._put(self._cuts, _DONE)

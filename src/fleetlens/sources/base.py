@@ -69,6 +69,22 @@ class Lag:
         return sum(self.undelivered.values()) + sum(self.pending.values())
 
 
+def nothing_left(source: "Source") -> bool:
+    """False while ``source`` knows of messages not yet handed to its group (an ``--until-idle`` run waits).
+
+    A Kafka consumer that just restarted sees nothing for a while (the group rebalances only once its
+    dead predecessor's session expires) although the whole backlog is there: idle is not done.
+    Messages handed out but not acknowledged do not count (a worker's own in-flight batches finish as
+    it stops). While the lag cannot be measured (the MQ is down, the group coordinator is moving) the
+    answer is False: the run waits until it can tell.
+    """
+    try:
+        lag = source.lag()
+    except Exception:  # noqa: BLE001 - any transport error means "cannot tell yet"
+        return False
+    return lag.known and all(n <= 0 for n in lag.undelivered.values())
+
+
 class Source(Protocol):
     """A consumer in a consumer group of some MQ."""
 
