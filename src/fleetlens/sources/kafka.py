@@ -317,8 +317,11 @@ class KafkaSource:
         """Fetch this delivery's messages again later: their mark could not be announced."""
         try:
             self._consumer.seek(TopicPartition(delivery.stream, delivery.partition, int(delivery.positions[0])))
-        except KafkaException as exc:  # not assigned any more: the next owner reads them
-            log.debug("rewind skipped", partition=delivery.partition, error=str(exc))
+        except KafkaException as exc:
+            if self.leases.reading_epoch((delivery.stream, delivery.partition)) == delivery.epoch:
+                # still ours: these messages come again only once the partition is re-assigned
+                log.warning("rewind failed", topic=delivery.stream, partition=delivery.partition, error=str(exc))
+            # not assigned any more: the next owner reads them from the group's commit
 
     def _consume(self, count: int, timeout_s: float) -> list:
         """Up to ``count`` messages of at most about ``read_bytes`` payload bytes in all.
