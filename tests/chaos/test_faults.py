@@ -57,6 +57,20 @@ def test_overload_keeps_memory_bounded_and_the_lag_drains(redis_rig):
 
 
 @pytest.mark.slow
+def test_detector_through_a_kafka_broker_restart_raises_the_clean_runs_alerts(tmp_path):
+    """Down longer than the session: partitions are lost and re-read from the last commit. Messages the
+    detector evaluated before must not be counted again (they made extra identical-operation bursts)."""
+    rig = Rig.with_kafka(tmp_path)
+    try:
+        result = scenarios.mq_fault(rig, role("detect"), "Kafka broker SIGKILLed and restarted",
+                                    lambda: scenarios.kafka_restart(rig, 10), events=400_000)
+    finally:
+        rig.close()
+    print(result.summary())
+    assert result.passed, result.summary()
+
+
+@pytest.mark.slow
 def test_one_of_three_kafka_brokers_killed(tmp_path):
     rig = Rig.with_kafka(tmp_path, brokers=3)
     try:

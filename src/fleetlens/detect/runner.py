@@ -53,6 +53,7 @@ class DetectorStats:
     events: int = 0
     rejected_lines: int = 0
     replayed_messages: int = 0
+    skipped_reread: int = 0  # Kafka messages read again after a lost partition came back, already evaluated
     batches: int = 0
     alerts_raised: int = 0
     alerts_resolved: int = 0
@@ -103,6 +104,7 @@ class Detector:
                                     int(self.rules.cooldown_s * 1000), on_change=self._changed(on_change))
         self.source: Source | None = None
         self.error: BaseException | None = None
+        self._evaluated: dict[tuple[str, int], int] = {}  # per Kafka partition: the newest offset evaluated
         self._lag_probe = GroupLagProbe(settings, self.rules.ingest_lag.group) if self.rules.ingest_lag.enabled else None
         self._lag_above_since: float | None = None
         self._reader_error: BaseException | None = None
@@ -208,6 +210,7 @@ class Detector:
                     delivery, covered = replay.uncovered(delivery)
                     if covered:  # handled by the replay already
                         self.source.ack([Delivery(delivery.stream, delivery.partition, covered, [b""] * len(covered))])
+                    delivery = self._not_evaluated(delivery)
                     if len(delivery):
                         kept.append(delivery)
                 item = (batch, self._decode(kept), started)
@@ -227,6 +230,26 @@ class Detector:
                 except queue.Full:
                     if halt.is_set():
                         return
+
+    def _not_evaluated(self, delivery: Delivery) -> Delivery:
+        """``delivery`` without the Kafka offsets this detector has evaluated already (acknowledged with the batch).
+
+        A Kafka partition lost while the broker was away (or whose commit failed) comes back from the
+        group's last commit: counting its messages a second time would inflate the windows (a burst of
+        identical operations out of one). Redis ids are left alone: a claim hands over another
+        consumer's older, never evaluated entries.
+        """
+        if not delivery.positions or not isinstance(delivery.positions[0], int):
+            return delivery
+        key = (delivery.stream, delivery.partition)
+        newest = self._evaluated.get(key, -1)
+        self._evaluated[key] = max(newest, int(delivery.positions[-1]))
+        if delivery.positions[0] > newest:
+            return delivery
+        keep = [i for i, p in enumerate(delivery.positions) if p > newest]
+        self.stats.skipped_reread += len(delivery.positions) - len(keep)
+        return Delivery(delivery.stream, delivery.partition, [delivery.positions[i] for i in keep],
+                        [delivery.payloads[i] for i in keep], delivery.redelivered)
 
     def _retry(self, what: str, operation, stop: threading.Event):
         """Run ``operation`` until it succeeds (the MQ or store restarting, a broker away), backing off; None once stopped."""
