@@ -303,7 +303,7 @@ class KafkaSource:
         handed: list[Delivery] = []
         for d in deliveries:
             key = (d.stream, d.partition)
-            if self.leases.reading_epoch(key) != d.epoch:
+            if self.leases.reading_epoch(key) != d.epoch or key not in reading:
                 continue  # revoked since it was read: the next owner reads it
             if not self.leases.announced(key, reading[key][1]):
                 self._rewind(d)
