@@ -173,7 +173,6 @@ class KafkaSource:
         self.settings = settings
         self.revoke_wait_s = revoke_wait_s
         self.leases = PartitionLeases()
-        self._read_next: dict[tuple[str, int], int] = {}
         self._warned: dict[int, float] = {}
         # The lag is measured with a client of its own: on the reader's connections a metadata or
         # offsets request queues behind the broker's long-polling fetch (fetch.wait.max.ms, 500 ms
@@ -309,7 +308,6 @@ class KafkaSource:
                 self._rewind(d)
                 continue
             d.redelivered = self.leases.redelivered(key, int(d.positions[0]))
-            self._read_next[key] = int(d.positions[-1]) + 1
             handed.append(d)
         return handed
 
@@ -437,7 +435,7 @@ class KafkaSource:
             low, high = probe.get_watermark_offsets(tp, timeout=LAG_TIMEOUT_S, cached=False)
             start = tp.offset if tp.offset >= 0 else (low if self.settings.auto_offset_reset == "earliest" else high)
             key = (tp.topic, tp.partition)
-            read = max(self._read_next.get(key, start), start) if self.leases.owns(key) else start
+            read = max(self.leases.handed_out(key), start) if self.leases.owns(key) else start
             lag.undelivered[f"{tp.topic}/{tp.partition}"] = max(0, high - read)
             lag.pending[f"{tp.topic}/{tp.partition}"] = read - start
         return lag

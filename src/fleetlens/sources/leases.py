@@ -149,6 +149,10 @@ class PartitionLeases:
         """Whether messages of ``key`` from ``first_offset`` on may have been handed out (and stored) before."""
         return first_offset < self._below.get(key, self._handed_out.get(key, 0))
 
+    def handed_out(self, key: Key) -> int:
+        """The offset after the newest message of ``key`` this consumer ever handed out (0: none)."""
+        return self._handed_out.get(key, 0)
+
     def announced(self, key: Key, end: int) -> bool:
         """True when a commit has announced a mark of ``key`` at or past ``end`` (its reads may be handed out)."""
         return self._handed_out.get(key, 0) >= end
