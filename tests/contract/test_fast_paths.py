@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from fleetlens.contract import decode as decode_mod
+from fleetlens.contract import lines as lines_mod
 from fleetlens.contract.decode import decode_payloads, decode_payloads_reference
 
 from .conftest import as_comparable
@@ -60,6 +62,27 @@ def test_key_ending_in_escaped_ts_is_screened() -> None:
     d = same_as_reference([event(1, ISO), bad, event(2, ISO)])
     assert d.events.column("event_id").to_pylist() == ["e1", "x", "e2"]
     assert d.events.column("attrs").to_pylist()[1] == [('a"ts', "v")]
+
+
+@pytest.mark.parametrize("size", [0, 1, lines_mod._SCAN_BLOCK - 1, lines_mod._SCAN_BLOCK, 3 * lines_mod._SCAN_BLOCK + 7])
+def test_find_byte_is_flatnonzero_in_blocks(size: int) -> None:
+    rng = np.random.default_rng(size)
+    view = rng.integers(0, 4, size, dtype=np.uint8) * 40  # bytes 0, 40, 80, 120
+    for at in (0, lines_mod._SCAN_BLOCK - 1, lines_mod._SCAN_BLOCK, size - 1):  # hits at the blocks' edges
+        if 0 <= at < size:
+            view[at] = 10
+    found = lines_mod.find_byte(view, 10)
+    assert found.dtype == np.int64
+    assert found.tolist() == np.flatnonzero(view == 10).tolist()
+
+
+def test_screened_lines_are_found_in_every_block_of_a_large_call() -> None:
+    bad = b'{"event_id":"x%d","a\\"ts":"v","ts":"' + ISO.encode() + b'","kind":"log","service":"s","level":"info","event_type":"t","message":"m"}'
+    lines = [event(i, ISO, message="m" * (1 + i % 97)) for i in range(8000)]  # ~1.2 MB: several scan blocks
+    for k, at in enumerate(range(5, 8000, 1601)):
+        lines[at] = bad % k
+    d = same_as_reference([b"\n".join(lines[i : i + 100]) for i in range(0, 8000, 100)])
+    assert d.events.num_rows == 8000
 
 
 def test_guess_reads_each_chunk_once_when_right(monkeypatch) -> None:
