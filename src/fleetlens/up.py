@@ -107,7 +107,7 @@ def _status_line(stats: IngestStats, previous: tuple[float, int], lag: int | str
 
 def run_up(settings: Settings, options: UpOptions) -> None:
     """Run the embedded stack until Ctrl-C (or ``duration_s``), then stop cleanly."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # paths and the token stay on one line when piped
     stop = threading.Event()
     stop_on_signals(stop)  # first: a Ctrl-C during start-up still stops cleanly
     from fleetlens.observe.role import RoleObserver
@@ -132,7 +132,7 @@ def run_up(settings: Settings, options: UpOptions) -> None:
                      simulator=(lambda: simulator.simulator) if simulator else None) if options.api else None
 
     where = settings.clickhouse_url or str(settings.chdb_path.resolve())
-    console.print(f"[bold]fleetlens up[/]  store: {where}  mq: {_mq_address(settings)} streams {settings.streams}")
+    console.print(f"[bold]fleetlens up[/]  store: {where}  mq: {_mq_address(settings)} streams: {', '.join(settings.streams)}")
     if simulator:
         console.print(
             f"simulator: {options.rate:,.0f} events/s, {options.users} users, "

@@ -18,7 +18,7 @@ def run_api(settings: Settings, host: str | None = None, port: int | None = None
     """Serve until ``stop`` is set or Ctrl-C; the store is closed after the server stopped."""
     from fleetlens.ingest.run import stop_on_signals
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # URLs and paths stay on one line when piped
     stop = stop or threading.Event()
     stop_on_signals(stop)
     store = open_store(settings)
