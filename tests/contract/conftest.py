@@ -7,8 +7,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 from fleetlens.contract.decode import Decoded
 
 

@@ -114,7 +114,7 @@ def test_kafka_partitions_report_lag_and_replicas_per_partition(kafka_broker) ->
     rows = kafka_partitions(settings, ["g-deploy"])
     assert [r["partition"] for r in rows] == [0, 1, 2]
     ends = {r["partition"]: r["end_offset"] for r in rows}
-    assert sum(ends.values()) == 30 and all(r[f"behind.g-deploy"] == r["end_offset"] for r in rows)
+    assert sum(ends.values()) == 30 and all(r["behind.g-deploy"] == r["end_offset"] for r in rows)
     assert all(r["replicas"] == 1 and r["in_sync"] == 1 and r["leader"] >= 0 for r in rows)
 
     committer = Consumer({**client_config(settings.kafka), "group.id": "g-deploy", "enable.auto.commit": False})

@@ -6,7 +6,6 @@ import threading
 import time
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from fleetlens.contract.schema import EVENTS_SCHEMA, METRICS_SCHEMA, REJECTS_SCHEMA

@@ -83,7 +83,7 @@ def run_archive_bench(events_n: int = 2_000_000, days: int = 2, repeat: int = 5)
         t0 = time.perf_counter()
         first_day, rows = _fill(store, events_n, days)
         fill_s = time.perf_counter() - t0
-        store.command(f"OPTIMIZE TABLE `bench`.`events` FINAL")  # hot at its best: merged parts
+        store.command("OPTIMIZE TABLE `bench`.`events` FINAL")  # hot at its best: merged parts
         day = first_day + dt.timedelta(days=1) if days > 1 else first_day
         limits = Limits(timeout_s=600, max_rows=10_000, max_buckets=20_000)
         hot = _latency(store, limits, day, repeat)

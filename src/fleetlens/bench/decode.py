@@ -134,15 +134,15 @@ def run_decode_bench(events: int = 200_000, per_message: int = 100, batch_events
 
 def print_decode_bench(events: int = 200_000, per_message: int = 100, batch_events: int = 50_000) -> None:
     """Run the benchmark and print a table (and the machine it ran on)."""
-    import os
-    import platform
-
     from rich.console import Console
     from rich.table import Table
 
+    from fleetlens.bench.context import RunContext
+
+    context = RunContext()
     r = run_decode_bench(events=events, per_message=per_message, batch_events=batch_events)
     table = Table(
-        title=f"fleetlens bench decode ({os.cpu_count()} cores, {platform.machine()}, {time.strftime('%Y-%m-%d')}; "
+        title=f"fleetlens bench decode ({context.line()}; "
         f"{r['events']:,} events, {r['batch_events']:,} per decode call)"
     )
     for column in ("input", "events per message", "mean event bytes", "decode events/s"):

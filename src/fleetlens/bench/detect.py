@@ -207,7 +207,10 @@ def print_detect_bench(events: int, e2e_events: int, batch: int, rounds: int, sa
     """Run the three parts and print the figures (and JSON for docs/benchmarks.md)."""
     from rich.console import Console
 
+    from fleetlens.bench.context import RunContext
+
     console = Console()
+    context = RunContext()
     with tempfile.TemporaryDirectory(prefix="fleetlens-bench-detect-") as tmp:
         work = Path(tmp)
         console.print(f"[bold]rules on pre-decoded batches[/] ({events:,} simulated events, batches of {batch:,})…")
@@ -226,4 +229,5 @@ def print_detect_bench(events: int, e2e_events: int, batch: int, rounds: int, sa
                      if "p99_after_final_s" in figures else "")
             console.print(f"  {name}: p50 {figures['p50_s'] * 1000:,.0f} ms  p99 {figures['p99_s'] * 1000:,.0f} ms  "
                           f"missed {figures['missed']}{extra}")
+    console.print(f"fleetlens bench detect: {context.line()}", highlight=False)
     console.print_json(orjson.dumps({"engine": engine, "end_to_end": e2e, "latency": latency}).decode())

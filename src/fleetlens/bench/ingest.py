@@ -216,15 +216,15 @@ def run_ingest_bench(
 def print_ingest_bench(settings: Settings, events: int, single_messages: int, batch: int, rounds: int = 3,
                        mq: str = "redis") -> None:
     """Run the benchmark and print a table (and the machine it ran on)."""
-    import os
-    import platform
-
     from rich.console import Console
     from rich.table import Table
 
+    from fleetlens.bench.context import RunContext
+
+    context = RunContext()
     results = run_ingest_bench(settings, events, single_messages, batch, rounds, mq)
     raw_label = (_KafkaBench if mq == "kafka" else _RedisBench).raw_label
-    table = Table(title=f"fleetlens bench ingest --mq {mq} ({os.cpu_count()} cores, {platform.machine()}, {time.strftime('%Y-%m-%d')})")
+    table = Table(title=f"fleetlens bench ingest --mq {mq} ({context.line()})")
     for column in ("case", "events", "produce ev/s", f"{raw_label} ev/s", "ingest e2e ev/s (min–max)", "ingest/raw", "store insert rows/s"):
         table.add_column(column, justify="right")
     for name, r in results.items():

@@ -180,7 +180,10 @@ def print_queries_bench(settings: Settings, store_dir: Path, ingest_rate: float,
     mix = mix or DEFAULT_MIX
     parse_mix(mix)  # a bad mix fails here, before the store is touched
 
+    from fleetlens.bench.context import RunContext
+
     console = Console(width=160)
+    context = RunContext()
     result = run_queries_bench(settings, store_dir, ingest_rate, phase_s, load_rate, clients, mix)
     if output:
         output.write_text(json.dumps(result, indent=2))
@@ -190,7 +193,7 @@ def print_queries_bench(settings: Settings, store_dir: Path, ingest_rate: float,
                   f"{phases['ingest_with_queries']['events_per_s']:,.0f}/s with queries "
                   f"(load {phases['ingest_with_queries']['load_avg']:.1f}): drop {result['ingest_drop']:.0%}")
     load = result["load"]
-    table = Table(title=f"fleetlens bench queries ({result['cores']} cores, {time.strftime('%Y-%m-%d')}): "
+    table = Table(title=f"fleetlens bench queries ({context.line()}): "
                         f"{load['requests']} requests, {load['per_s']}/s answered")
     for column in ("family", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(column, justify="right")

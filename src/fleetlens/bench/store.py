@@ -178,13 +178,14 @@ _LABELS = {
 
 def print_store_bench(rows: int = 1_000_000, batch: int = 50_000) -> None:
     """Run the benchmark and print a table with the machine and date."""
-    import os
-
     from rich.console import Console
     from rich.table import Table
 
+    from fleetlens.bench.context import RunContext
+
+    context = RunContext()
     out = run_store_bench(rows, batch)
-    table = Table(title=f"fleetlens bench store ({os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; {rows:,} rows, {batch:,} per insert)")
+    table = Table(title=f"fleetlens bench store ({context.line()}; {rows:,} rows, {batch:,} per insert)")
     table.add_column("what")
     table.add_column("figure", justify="right")
     for key, label in _LABELS.items():

@@ -547,7 +547,6 @@ def overload(rig: Rig, spec: Role, seconds: float = 60.0, factor: float = 2.0, c
         payloads = generate_payloads(int(offered_rate * seconds), events_per_message, seed + 1, START_MS, users=300)
         production = rig.send_paced(payloads, events_per_message, offered_rate)
         peak_sampled, max_lag, lag_at_end = 0.0, 0, 0
-        started = time.monotonic()
         while production.thread.is_alive():
             peak_sampled = max(peak_sampled, proc.rss_mb())
             acked = rig.acknowledged(spec.group)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleetlens.query.common import LOOKUP, Limits, QueryResult, Timer, run, sources_meta, table_source, time_range
+from fleetlens.store.client import Store
 
 BY_FIELD_SQL = """
 SELECT field, count() AS rejections
