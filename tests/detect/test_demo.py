@@ -28,9 +28,12 @@ def test_scenario_run_injects_into_up_and_reports_the_alerts(tmp_path):
     threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, "")), daemon=True).start()  # type: ignore[union-attr]
     try:
         deadline = time.monotonic() + 60
-        while not any("query API" in line for line in lines) and time.monotonic() < deadline:
+        # the token line, not the "query API" one before it: a start-up preempted between the two lines
+        # left the token unread (StopIteration, seen once in a full run)
+        while not any("Ctrl-C stops" in line for line in lines) and time.monotonic() < deadline:
             time.sleep(0.2)
-        token = next(m.group(0) for line in lines if (m := re.search(r"flt_[A-Za-z0-9_-]+", line)))
+        token = next((m.group(0) for line in list(lines) if (m := re.search(r"flt_[A-Za-z0-9_-]+", line))), None)
+        assert token, "".join(lines)
         time.sleep(3)  # some traffic first
         base = [sys.executable, "-m", "fleetlens", "scenario", "run", "--api", f"http://127.0.0.1:{api_port}",
                 "--token", token, "--timeout", "90"]
