@@ -15,7 +15,9 @@ from fleetlens.bench.kafka_latency import read_latency
 from fleetlens.settings import KafkaSettings
 from fleetlens.sources.kafka import KafkaSink, KafkaSource, ensure_topics
 
-ASKS_THE_BROKERS = {"list_topics", "get_watermark_offsets", "committed", "position", "offsets_for_times"}
+# What a lag measurement asks; "committed" is not here: the reader asks it once per new assignment
+# (the offsets and marks its partitions come with), checked by count below.
+LAG_REQUESTS = {"list_topics", "get_watermark_offsets", "position", "offsets_for_times"}
 
 
 class _Recording:
@@ -63,10 +65,8 @@ def test_the_lag_is_measured_beside_the_reader_not_on_its_consumer(kafka_broker,
     assert sum(len(d) for d in read) == 30
     assert all(lag.known for lag in lags) and after.total == 0, (lags, after)
     assert any(lag.undelivered.get(f"{topic}/{p}", 0) > 0 for lag in lags for p in range(3)), lags
-    asked = [name for name in recording.calls if name in ASKS_THE_BROKERS and name != "committed"]
-    # "committed" is allowed once per new assignment (the offsets and marks the partitions come with)
+    assert not LAG_REQUESTS & set(recording.calls), recording.calls
     assert recording.calls.count("committed") <= 2, recording.calls
-    assert asked == [], recording.calls
     assert recording.calls.count("consume") >= 2
 
 

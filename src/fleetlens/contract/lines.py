@@ -23,9 +23,8 @@ MAX_FAST_LINE_BYTES = 1 << 19  # half the Arrow block size
 MAX_FAST_BRACKETS = 256
 _LONG_LINE_BYTES = 4096  # only lines at least this long are counted for brackets
 _UTF8_LINES_ONE_BY_ONE = 16  # a bad range this small is checked line by line
-# Bytes compared per numpy call when searching the buffer. A mask as large as the buffer (tens of
-# MB per decode call) is fresh memory every call in a busy process, and the kernel zeroing its
-# pages cost ~7 % of ingest's CPU (perf); a small mask is reused.
+# Bytes compared per numpy call when searching the buffer: one small mask reused instead of a mask
+# as large as the buffer (tens of MB per decode call, twice), which doubled index_lines' peak memory.
 _SCAN_BLOCK = 1 << 18
 # Byte sequences that make a line take the reference path: "\u0000" could spell the private key
 # the fast path renames ts to; an escaped quote before ts could make that rename hit a key that
