@@ -5,6 +5,14 @@
 # Configuration comes from FLEETLENS_* environment variables (docs/settings.md).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
+# The native decoder (native/): a Rust extension, built into an abi3 wheel (CPython >= 3.11).
+FROM rust:1.95-slim-bookworm AS native
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 python3-venv > /dev/null \
+    && python3 -m venv /opt/maturin && /opt/maturin/bin/pip install --no-cache-dir "maturin==1.16.0"
+WORKDIR /native
+COPY native ./
+RUN /opt/maturin/bin/maturin build --release --locked --out /wheels
+
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/fleetlens && /opt/fleetlens/bin/pip install "pip==26.3"
@@ -16,9 +24,12 @@ import tomllib
 print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))
 PY
 RUN /opt/fleetlens/bin/pip install -r /tmp/requirements.txt
+COPY --from=native /wheels /tmp/wheels
+RUN /opt/fleetlens/bin/pip install /tmp/wheels/*.whl
 COPY src ./src
 RUN /opt/fleetlens/bin/pip install --no-deps . \
-    && /opt/fleetlens/bin/fleetlens --help > /dev/null
+    && /opt/fleetlens/bin/fleetlens --help > /dev/null \
+    && /opt/fleetlens/bin/python -c "from fleetlens.contract import nativepath; assert nativepath.AVAILABLE"
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="fleetlens" \

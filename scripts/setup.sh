@@ -17,6 +17,18 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
   touch "$stamp"
 fi
+# The native decoder (native/, Rust + PyO3): compiled with cargo from crates.io, rebuilt when its
+# sources change. Without it fleetlens still runs, decoding on the slower Arrow path.
+native_stamp=.venv/.fleetlens-native-installed
+if [ ! -f "$native_stamp" ] || [ -n "$(find native -path native/target -prune -o -newer "$native_stamp" -type f -print -quit)" ]; then
+  if command -v cargo > /dev/null; then
+    echo "setup: building the native decoder from native/ (first time: about a minute)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check ./native
+    touch "$native_stamp"
+  else
+    echo "setup: cargo not found (https://rustup.rs): the native decoder is not built; decoding uses the slower Arrow path and tests/contract fail" >&2
+  fi
+fi
 # Headless Chromium for the dashboard's browser tests (tests/ui): Debian's package, driven by Playwright.
 if [ ! -x /usr/bin/chromium ]; then
   echo "setup: installing Debian's chromium for the dashboard browser tests"

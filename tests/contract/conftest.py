@@ -7,7 +7,11 @@ import json
 import os
 from pathlib import Path
 
-from fleetlens.contract.decode import Decoded
+from fleetlens.contract.decode import Decoded, decode_payloads_arrow, decode_payloads_native
+
+# Both fast paths, each held equal to the reference path. The native one must be built here
+# (scripts/setup.sh): a missing extension fails these tests rather than skipping them.
+FAST_DECODERS = {"native": decode_payloads_native, "arrow": decode_payloads_arrow}
 
 
 VENDORED_VECTORS = Path(__file__).with_name("vectors.json")

@@ -12,9 +12,9 @@ import pytest
 from fleetlens.bench.decode import make_events
 from fleetlens.contract import decode as decode_mod
 from fleetlens.contract import refpath
-from fleetlens.contract.decode import decode_payloads, decode_payloads_reference
+from fleetlens.contract.decode import decode_payloads_reference
 
-from .conftest import as_comparable, load_vectors
+from .conftest import FAST_DECODERS, as_comparable, load_vectors
 
 _VALUES = [None, True, False, 0, -1, 1, 2.5, -0.0, 1e300, 2**53 + 1, 2**63, 2**64 + 5, "", "x", "2",
            "WARNING", "page_view", "success", "EUR", "eur", "2026-11-20T09:00:00Z", "2026-11-20T09:00:00.5+01:00",
@@ -71,21 +71,23 @@ def fast_lines(monkeypatch) -> list[int]:
     return slow
 
 
-def test_vectors_all_at_once() -> None:
+@pytest.mark.parametrize("path", FAST_DECODERS)
+def test_vectors_all_at_once(path: str) -> None:
     payloads = [c["payload"] for c in load_vectors()]
-    assert as_comparable(decode_payloads(payloads)) == as_comparable(decode_payloads_reference(payloads))
+    assert as_comparable(FAST_DECODERS[path](payloads)) == as_comparable(decode_payloads_reference(payloads))
 
 
+@pytest.mark.parametrize("path", FAST_DECODERS)
 @pytest.mark.parametrize("seed, rate", [(1, 0.0), (2, 0.02), (3, 0.2), (4, 1.0), (5, 0.05), (6, 0.002)])
-def test_random_mutations(seed: int, rate: float, fast_lines: list[int]) -> None:
+def test_random_mutations(seed: int, rate: float, path: str, fast_lines: list[int]) -> None:
     rnd = random.Random(seed)
     payloads = messages(rnd, 3000, rate)
-    fast = decode_payloads(payloads)
+    fast = FAST_DECODERS[path](payloads)
     slow_count = sum(fast_lines)
     ref = decode_payloads_reference(payloads)
     assert as_comparable(fast) == as_comparable(ref)
     assert all("internal decoder error" not in r.reason for r in fast.rejections)
-    if rate <= 0.002:  # rare bad lines: bisection isolates them, the rest stays fast
+    if rate <= 0.002:  # rare bad lines: bisection (Arrow) or a punt (native) isolates them, the rest stays fast
         assert slow_count < 3000 * 0.25, "the fast path should carry most lines"
     if rate == 0.0:
         assert not fast.rejections and slow_count == 0

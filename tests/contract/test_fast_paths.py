@@ -10,9 +10,9 @@ import pytest
 
 from fleetlens.contract import decode as decode_mod
 from fleetlens.contract import lines as lines_mod
-from fleetlens.contract.decode import decode_payloads, decode_payloads_reference
+from fleetlens.contract.decode import decode_payloads_arrow, decode_payloads_reference
 
-from .conftest import as_comparable
+from .conftest import FAST_DECODERS, as_comparable
 
 
 def event(i: int, ts, **kw) -> bytes:
@@ -22,8 +22,11 @@ def event(i: int, ts, **kw) -> bytes:
 
 
 def same_as_reference(payloads: list[bytes]):
-    fast = decode_payloads(payloads)
-    assert as_comparable(fast) == as_comparable(decode_payloads_reference(payloads))
+    """Decodes by every fast path, each equal to the reference path; returns the Arrow path's result."""
+    ref = as_comparable(decode_payloads_reference(payloads))
+    for name, decode in FAST_DECODERS.items():
+        fast = decode(payloads)
+        assert as_comparable(fast) == ref, name
     return fast
 
 
@@ -94,12 +97,14 @@ def test_guess_reads_each_chunk_once_when_right(monkeypatch) -> None:
         return real(data, rows, mode)
 
     monkeypatch.setattr(decode_mod.fastpath, "_parse_chunk", spy)
-    decode_payloads([event(i, ISO) for i in range(500)])
-    decode_payloads([event(i, MS) for i in range(500)])
+    decode_payloads_arrow([event(i, ISO) for i in range(500)])
+    decode_payloads_arrow([event(i, MS) for i in range(500)])
     assert calls == ["str", "int"]
 
 
-def test_bytes_like_payloads() -> None:
+@pytest.mark.parametrize("path", FAST_DECODERS)
+def test_bytes_like_payloads(path: str) -> None:
+    decode_payloads = FAST_DECODERS[path]
     lines = [event(i, ISO) for i in range(4)]
     as_bytes = decode_payloads([b"\n".join(lines[:2]), lines[2], lines[3]])
     padded = lines[3] + b" " * (-len(lines[3]) % 4)

@@ -10,7 +10,7 @@ import pytest
 
 from fleetlens.contract.decode import decode_payloads, decode_payloads_reference
 
-from .conftest import as_comparable
+from .conftest import FAST_DECODERS, as_comparable
 
 TS = "2026-11-20T09:00:00.123Z"
 
@@ -31,12 +31,13 @@ def sandwich(bad: bytes) -> bytes:
 
 
 def check_sandwich(bad: bytes, field: str = "payload") -> None:
-    for decode in (decode_payloads, decode_payloads_reference):
+    for decode in (*FAST_DECODERS.values(), decode_payloads_reference):
         d = decode([sandwich(bad)])
         assert ids(d) == ["good-1", "good-2"], (decode.__name__, d.rejections)
         assert [(r.line, r.field) for r in d.rejections] == [(1, field)], d.rejections
         assert d.rejections[0].raw == bad
-    assert as_comparable(decode_payloads([sandwich(bad)])) == as_comparable(decode_payloads_reference([sandwich(bad)]))
+    for decode in FAST_DECODERS.values():
+        assert as_comparable(decode([sandwich(bad)])) == as_comparable(decode_payloads_reference([sandwich(bad)]))
 
 
 @pytest.mark.parametrize(
@@ -136,14 +137,14 @@ def test_crlf_bom_and_positions() -> None:
 
 def test_duplicate_keys_last_wins() -> None:
     line = log("d1")[:-1] + b', "level": "error"}'
-    for decode in (decode_payloads, decode_payloads_reference):
+    for decode in (*FAST_DECODERS.values(), decode_payloads_reference):
         assert decode([line]).events.column("level").to_pylist() == ["error"]
 
 
 def test_normalization() -> None:
     line = log("n1", level="WARNING", region="eu", retries=3, ratio=0.5, ok=True, big=2**60, whole=2.0,
                attrs={"region": "from-attrs", "n": None}, nothing=None, name="alice")
-    for decode in (decode_payloads, decode_payloads_reference):
+    for decode in (*FAST_DECODERS.values(), decode_payloads_reference):
         row = decode([line]).events.to_pylist()[0]
         assert row["level"] == "warn"
         assert dict(row["attrs"]) == {"region": "from-attrs", "retries": "3", "ratio": "0.5", "ok": "true",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from fleetlens.contract.decode import decode_payloads, decode_payloads_reference
 
-from .conftest import as_comparable
+from .conftest import FAST_DECODERS, as_comparable
 
 
 def _line(i: int) -> bytes:
@@ -24,12 +26,13 @@ def test_many_bad_utf8_lines_decode_in_linear_time() -> None:
     assert took < 10, f"{took:.1f}s"
 
 
-def test_dense_bad_lines_take_the_reference_path_with_the_same_result() -> None:
+@pytest.mark.parametrize("path", FAST_DECODERS)
+def test_dense_bad_lines_take_the_reference_path_with_the_same_result(path: str) -> None:
     """Bad lines on every other line: bisection stops early, the result equals the reference path's."""
     lines = [_line(i) if i % 2 else b'{"event_id":"b%d","ts":true}' % i for i in range(20_000)]
     payloads = [b"\n".join(lines[i : i + 100]) for i in range(0, len(lines), 100)]
     started = time.monotonic()
-    fast = decode_payloads(payloads)
+    fast = FAST_DECODERS[path](payloads)
     took = time.monotonic() - started
     assert as_comparable(fast) == as_comparable(decode_payloads_reference(payloads))
     assert len(fast.rejections) == 10_000 and took < 20, f"{took:.1f}s"

@@ -7,10 +7,10 @@ import pytest
 from fleetlens.contract.decode import decode_payloads, decode_payloads_reference
 from fleetlens.contract.schema import EVENTS_SCHEMA, METRICS_SCHEMA
 
-from .conftest import load_vectors
+from .conftest import FAST_DECODERS, load_vectors
 
 CASES = load_vectors()
-DECODERS = {"auto": decode_payloads, "reference": decode_payloads_reference}
+DECODERS = {"auto": decode_payloads, **FAST_DECODERS, "reference": decode_payloads_reference}
 
 
 @pytest.mark.parametrize("decoder", DECODERS)

@@ -5,9 +5,11 @@ How (see ``docs/events.md``, "How decoding works"):
 1. ``lines``: all payloads are joined into one buffer and split into lines with numpy; lines
    that are blank are skipped, lines that look unusual (not ``{...}``, bad UTF-8, a BOM, very
    long or deeply nested) are marked for the reference path.
-2. ``fastpath``: the remaining lines are parsed in large chunks by Arrow's JSON reader with an
-   explicit, type-strict schema. A chunk with any surprise is bisected and retried; chunks of
-   at most ``MIN_FAST_LINES`` lines go to
+2. ``nativepath``: the remaining lines are parsed by the ``fleetlens_native`` extension
+   (serde_json, several threads, no GIL); every line it is not sure of is handed back for the
+   reference path. Where the extension is not installed, ``fastpath`` does this instead: Arrow's
+   JSON reader with an explicit, type-strict schema over large chunks; a chunk with any surprise
+   is bisected and retried; chunks of at most ``MIN_FAST_LINES`` lines go to
 3. ``refpath``: ``orjson.loads`` per line with JSON-type checks in Python.
 4. ``validate``: one vectorized pass of the contract's rules over the rows of both paths.
 
@@ -24,7 +26,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from fleetlens.contract import fastpath, refpath
+from fleetlens.contract import fastpath, nativepath, refpath
 from fleetlens.contract.lines import FAST, SLOW, LineIndex, index_lines
 from fleetlens.contract.raw import RawBatch
 from fleetlens.contract.schema import EVENTS_SCHEMA, METRICS_SCHEMA
@@ -57,21 +59,43 @@ class Decoded:
     rejections: list[Rejection]  #: in input order
 
 
+# Which path parses the clean-looking lines: the native extension, Arrow's reader, or none
+# (everything through the reference path).
+NATIVE, ARROW, REFERENCE = "native", "arrow", "reference"
+
+
+FAST_PATH = NATIVE if nativepath.AVAILABLE else ARROW  #: what ``decode_payloads`` uses here
+
+
 def decode_payloads(payloads: Sequence[bytes]) -> Decoded:
     """Decode and validate MQ payloads; join many messages into one call for speed."""
-    return _decode(payloads, fast=True)
+    return _decode(payloads, FAST_PATH)
+
+
+def decode_payloads_native(payloads: Sequence[bytes]) -> Decoded:
+    """``decode_payloads`` with the native extension as the fast path; RuntimeError when it is
+    not installed (for tests and comparisons)."""
+    if not nativepath.AVAILABLE:
+        raise RuntimeError("the fleetlens_native extension is not installed: run scripts/setup.sh")
+    return _decode(payloads, NATIVE)
+
+
+def decode_payloads_arrow(payloads: Sequence[bytes]) -> Decoded:
+    """``decode_payloads`` with Arrow's JSON reader as the fast path (used when the native
+    extension is not installed; for tests and comparisons)."""
+    return _decode(payloads, ARROW)
 
 
 def decode_payloads_reference(payloads: Sequence[bytes]) -> Decoded:
     """``decode_payloads`` using only the per-line reference path (for tests and comparisons)."""
-    return _decode(payloads, fast=False)
+    return _decode(payloads, REFERENCE)
 
 
-def _decode(payloads: Sequence[bytes], *, fast: bool) -> Decoded:
+def _decode(payloads: Sequence[bytes], path: str) -> Decoded:
     try:
         index = index_lines(payloads)
         with _gc_paused():
-            raw = _parse(index, fast)
+            raw = _parse(index, path)
         if not _sorted(raw.rows.column("_row").to_numpy()):
             raw.rows = raw.rows.sort_by("_row")
         result = validate(raw)
@@ -86,11 +110,18 @@ def _decode(payloads: Sequence[bytes], *, fast: bool) -> Decoded:
     return Decoded(result.events, result.metrics, rejections)
 
 
-def _parse(index: LineIndex, fast: bool) -> RawBatch:
+def _parse(index: LineIndex, path: str) -> RawBatch:
     slow = np.flatnonzero(index.state == SLOW)
     fast_lines = np.flatnonzero(index.state == FAST)
-    if not fast:
+    if path == REFERENCE:
         return refpath.parse_lines(index, np.sort(np.concatenate((slow, fast_lines))).tolist())
+    if path == NATIVE:
+        batches = []
+        for lo, hi in _chunks(index, fast_lines):
+            batch, punted = nativepath.parse_lines(index, fast_lines[lo:hi])
+            batches.append(batch)
+            slow = np.concatenate((slow, punted))
+        return RawBatch.concat([*batches, refpath.parse_lines(index, np.sort(slow).tolist())])
     batches = [refpath.parse_lines(index, slow.tolist())]
     for lo, hi in _chunks(index, fast_lines):
         batches += _parse_fast(index, fast_lines[lo:hi])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 
+from fleetlens.contract.decode import ARROW, FAST_PATH
 from fleetlens.ingest.stats import IngestStats
 from fleetlens.ingest.worker import IngestWorker
 from fleetlens.logsetup import get_logger
@@ -45,7 +46,10 @@ def run_ingest(settings: Settings, store: Store, until_idle_s: float | None = No
         streams=settings.streams,
         group=settings.ingest.group,
         consumer=settings.ingest.consumer,
+        decoder=FAST_PATH,
     )
+    if FAST_PATH == ARROW:
+        log.warning("the native decoder is not installed (scripts/setup.sh builds it from native/): decoding on the slower Arrow path")
     from fleetlens.observe.role import RoleObserver
 
     observer = RoleObserver(settings, store, worker.source, settings.ingest.group,
