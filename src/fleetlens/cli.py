@@ -185,12 +185,17 @@ def bench_ingest(
     batch: int = typer.Option(100, "--batch", help="Events per NDJSON message in the batched case."),
     rounds: int = typer.Option(3, "--rounds", help="Rounds per case; medians are reported."),
     mq: str = typer.Option("redis", "--mq", help="redis or kafka: the MQ to measure (a fresh server is started)."),
+    compare_arrow: bool = typer.Option(
+        True, "--compare-arrow/--no-compare-arrow",
+        help="Also ingest each round with the decoder's Arrow fast path (the comparison point of the native one).",
+    ),
 ) -> None:
     """End-to-end events/s MQ → store (1 event per message and NDJSON batches) beside a raw consume + acknowledge loop."""
     from fleetlens.bench.ingest import print_ingest_bench
 
     settings = with_mq(current_settings(), mq, None)
-    print_ingest_bench(settings, events=events, single_messages=single_messages, batch=batch, rounds=rounds, mq=mq)
+    print_ingest_bench(settings, events=events, single_messages=single_messages, batch=batch, rounds=rounds, mq=mq,
+                       compare_arrow=compare_arrow)
 
 
 @bench_app.command("queries")

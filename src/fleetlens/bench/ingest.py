@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fleetlens.contract.decode import decode_payloads
+from fleetlens.contract.decode import ARROW, FAST_PATH, NATIVE, decode_payloads, fast_path
 from fleetlens.ingest.stats import IngestStats
 from fleetlens.ingest.worker import IngestWorker
 from fleetlens.settings import Settings
@@ -157,12 +157,14 @@ def _insert_only(store: Store, payloads: list[bytes], batch_rows: int) -> tuple[
 
 
 def run_ingest_bench(
-    settings: Settings, events: int, single_messages: int, batch: int, rounds: int = 3, mq: str = "redis"
+    settings: Settings, events: int, single_messages: int, batch: int, rounds: int = 3, mq: str = "redis",
+    compare_arrow: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Measure every case ``rounds`` times (alternating raw and ingest) on ``mq``; returns medians per case.
 
     Rates are events (or messages) per second. Each round drains the same stream with fresh
-    consumer groups and a truncated store, so rounds see identical work.
+    consumer groups and a truncated store, so rounds see identical work. ``compare_arrow`` adds,
+    in every round, an ingest with the Arrow fast path of the decoder instead of the native one.
     """
     workdir = Path(tempfile.mkdtemp(prefix="fleetlens-bench-"))
     bench_settings = settings.model_copy(update={"data_dir": workdir, "clickhouse_url": None})
@@ -180,16 +182,22 @@ def run_ingest_bench(
             started = time.perf_counter()
             harness.send(stream, payloads)
             produce_s = time.perf_counter() - started
-            raw, ingest, insert = [], [], []
-            for round_ in range(rounds):
-                raw.append(harness.raw_consume(stream, f"raw{round_}", len(payloads)))
+            raw, ingest, insert, arrow = [], [], [], []
+
+            def ingest_once(group: str) -> float:
                 for table in (tables.EVENTS, tables.METRICS):
                     store.command(f"TRUNCATE TABLE {table}")
-                source = harness.source(stream, f"ingest{round_}")
-                ingest_s, stats = _ingest(bench_settings, source, store, n_events)
+                took, stats = _ingest(bench_settings, harness.source(stream, group), store, n_events)
                 if stats.stored != n_events:
                     raise RuntimeError(f"{name}: stored {stats.stored} of {n_events} events")
-                ingest.append(ingest_s)
+                return took
+
+            for round_ in range(rounds):
+                raw.append(harness.raw_consume(stream, f"raw{round_}", len(payloads)))
+                ingest.append(ingest_once(f"ingest{round_}"))
+                if compare_arrow:
+                    with fast_path(ARROW):
+                        arrow.append(ingest_once(f"arrow{round_}"))
                 insert_s, rows = _insert_only(store, payloads, settings.ingest.batch_rows)
                 insert.append(rows / insert_s)
             raw_s, ingest_s = statistics.median(raw), statistics.median(ingest)
@@ -205,7 +213,10 @@ def run_ingest_bench(
                 "ingest_events_per_s_max": n_events / min(ingest),
                 "ingest_vs_raw": raw_s / ingest_s,
                 "store_insert_rows_per_s": statistics.median(insert),
+                "decoder": FAST_PATH,
             }
+            if arrow:
+                results[name]["arrow_ingest_events_per_s"] = n_events / statistics.median(arrow)
     finally:
         store.close()
         harness.close()
@@ -214,7 +225,7 @@ def run_ingest_bench(
 
 
 def print_ingest_bench(settings: Settings, events: int, single_messages: int, batch: int, rounds: int = 3,
-                       mq: str = "redis") -> None:
+                       mq: str = "redis", compare_arrow: bool = True) -> None:
     """Run the benchmark and print a table (and the machine it ran on)."""
     from rich.console import Console
     from rich.table import Table
@@ -222,10 +233,15 @@ def print_ingest_bench(settings: Settings, events: int, single_messages: int, ba
     from fleetlens.bench.context import RunContext
 
     context = RunContext()
-    results = run_ingest_bench(settings, events, single_messages, batch, rounds, mq)
+    compare_arrow = compare_arrow and FAST_PATH == NATIVE
+    results = run_ingest_bench(settings, events, single_messages, batch, rounds, mq, compare_arrow)
     raw_label = (_KafkaBench if mq == "kafka" else _RedisBench).raw_label
     table = Table(title=f"fleetlens bench ingest --mq {mq} ({context.line()})")
-    for column in ("case", "events", "produce ev/s", f"{raw_label} ev/s", "ingest e2e ev/s (min–max)", "ingest/raw", "store insert rows/s"):
+    columns = ["case", "events", "produce ev/s", f"{raw_label} ev/s", f"ingest e2e ev/s, {FAST_PATH} decoder (min–max)",
+               "ingest/raw", "store insert rows/s"]
+    if compare_arrow:
+        columns.append("ingest e2e ev/s, Arrow decoder")
+    for column in columns:
         table.add_column(column, justify="right")
     for name, r in results.items():
         table.add_row(
@@ -236,6 +252,7 @@ def print_ingest_bench(settings: Settings, events: int, single_messages: int, ba
             f"{r['ingest_events_per_s']:,.0f} ({r['ingest_events_per_s_min']:,.0f}–{r['ingest_events_per_s_max']:,.0f})",
             f"{r['ingest_vs_raw']:.0%}",
             f"{r['store_insert_rows_per_s']:,.0f}",
+            *([f"{r['arrow_ingest_events_per_s']:,.0f}"] if compare_arrow else []),
         )
     console = Console(width=200)
     console.print(table)

@@ -67,6 +67,20 @@ NATIVE, ARROW, REFERENCE = "native", "arrow", "reference"
 FAST_PATH = NATIVE if nativepath.AVAILABLE else ARROW  #: what ``decode_payloads`` uses here
 
 
+@contextmanager
+def fast_path(path: str) -> Iterator[None]:
+    """Make ``decode_payloads`` use ``path`` (``NATIVE`` or ``ARROW``) inside the block, in every
+    thread: for benchmarks that compare the two in one run."""
+    global FAST_PATH
+    if path not in (NATIVE, ARROW) or (path == NATIVE and not nativepath.AVAILABLE):
+        raise ValueError(f"fast path {path!r} is not available here")
+    previous, FAST_PATH = FAST_PATH, path
+    try:
+        yield
+    finally:
+        FAST_PATH = previous
+
+
 def decode_payloads(payloads: Sequence[bytes]) -> Decoded:
     """Decode and validate MQ payloads; join many messages into one call for speed."""
     return _decode(payloads, FAST_PATH)
