@@ -42,3 +42,11 @@ def test_fast_path_switches_the_default_decoder_and_restores_it(monkeypatch) -> 
     with pytest.raises(ValueError):
         with decode.fast_path("reference"):
             pass
+
+
+def test_the_detect_bench_drains_the_stream_with_each_decoder(tmp_path) -> None:
+    from fleetlens.bench.detect import end_to_end
+
+    r = end_to_end(events=2_000, rounds=1, workdir=tmp_path)
+    assert r["decoder"] == "native"
+    assert r["detector_events_per_s"] > 0 and r["arrow_detector_events_per_s"] > 0

@@ -26,7 +26,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from fleetlens.contract.decode import decode_payloads
+from fleetlens.contract.decode import ARROW, FAST_PATH, NATIVE, decode_payloads, fast_path
 from fleetlens.settings import Settings
 from fleetlens.simulate.runner import generate_payloads
 
@@ -81,40 +81,55 @@ def _specs():
     return tuple(ScenarioSpec.parse(s) for s in SCENARIOS)
 
 
-def end_to_end(events: int, rounds: int, workdir: Path) -> dict[str, float]:
-    """Detector events/s draining a Redis stream (decode + rules + ack) beside the raw read loop."""
+def end_to_end(events: int, rounds: int, workdir: Path, compare_arrow: bool = True) -> dict[str, float]:
+    """Detector events/s draining a Redis stream (decode + rules + ack) beside the raw read loop.
+
+    With ``compare_arrow`` (and the native decoder built), every round also drains the stream with
+    the decoder's Arrow fast path, the native one's comparison point.
+    """
     from fleetlens.bench.ingest import _raw_consume
     from fleetlens.detect.runner import Detector
     from fleetlens.sources.redis import RedisStreamSink, connect
     from fleetlens.sources.redis_server import RedisServer, free_port
 
+    compare_arrow = compare_arrow and FAST_PATH == NATIVE
     payloads = generate_payloads(events, 100, rate=2000, scenarios=_specs())
     server = RedisServer(free_port(), workdir / "redis").start()
+
+    def drain(group: str) -> float:
+        settings = Settings(data_dir=workdir / "data", redis={"url": server.url, "embedded": False},
+                            detect={"group": group, "replay": False, "alerts_stream": None})
+        detector = Detector(settings, None, sinks=[])
+        stop = threading.Event()
+        thread = threading.Thread(target=detector.run, args=(stop,))
+        started = time.perf_counter()
+        thread.start()
+        while detector.stats.events < events and thread.is_alive():
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        thread.join()
+        return events / elapsed
+
     try:
         client = connect(server.url)
         RedisStreamSink(client).send("fleet.events", payloads)
-        detector_rates, raw_rates = [], []
+        detector_rates, raw_rates, arrow_rates = [], [], []
         for r in range(rounds):
             raw_s = _raw_consume(client, "fleet.events", f"raw-{r}", len(payloads), 250)
             raw_rates.append(events / raw_s)
-            settings = Settings(data_dir=workdir / "data", redis={"url": server.url, "embedded": False},
-                                detect={"group": f"detect-{r}", "replay": False, "alerts_stream": None})
-            detector = Detector(settings, None, sinks=[])
-            stop = threading.Event()
-            thread = threading.Thread(target=detector.run, args=(stop,))
-            started = time.perf_counter()
-            thread.start()
-            while detector.stats.events < events and thread.is_alive():
-                time.sleep(0.005)
-            elapsed = time.perf_counter() - started
-            stop.set()
-            thread.join()
-            detector_rates.append(events / elapsed)
+            detector_rates.append(drain(f"detect-{r}"))
+            if compare_arrow:
+                with fast_path(ARROW):
+                    arrow_rates.append(drain(f"detect-arrow-{r}"))
         client.close()
     finally:
         server.stop()
-    return {"events": events, "detector_events_per_s": statistics.median(detector_rates),
-            "raw_events_per_s": statistics.median(raw_rates)}
+    result = {"events": events, "decoder": FAST_PATH, "detector_events_per_s": statistics.median(detector_rates),
+              "raw_events_per_s": statistics.median(raw_rates)}
+    if arrow_rates:
+        result["arrow_detector_events_per_s"] = statistics.median(arrow_rates)
+    return result
 
 
 def alert_latency(samples: int, workdir: Path, rate: float = 2000.0) -> dict[str, dict[str, float]]:
@@ -219,8 +234,10 @@ def print_detect_bench(events: int, e2e_events: int, batch: int, rounds: int, sa
                       f"all threads: {engine['all_threads_events_per_s']:,.0f} events/s")
         console.print(f"[bold]end to end from Redis[/] ({e2e_events:,} events, 100 per message)…")
         e2e = end_to_end(e2e_events, rounds, work)
-        console.print(f"  detector: {e2e['detector_events_per_s']:,.0f} events/s   "
-                      f"raw XREADGROUP+XACK: {e2e['raw_events_per_s']:,.0f} events/s")
+        arrow = (f"   with the Arrow decoder: {e2e['arrow_detector_events_per_s']:,.0f} events/s"
+                 if "arrow_detector_events_per_s" in e2e else "")
+        console.print(f"  detector ({e2e['decoder']} decoder): {e2e['detector_events_per_s']:,.0f} events/s   "
+                      f"raw XREADGROUP+XACK: {e2e['raw_events_per_s']:,.0f} events/s{arrow}")
         console.print(f"[bold]alert latency[/] ({samples} triggers per rule, live traffic at 2,000 events/s)…")
         latency = alert_latency(samples, work)
         for name, figures in latency.items():
