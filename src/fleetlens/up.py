@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from fleetlens.contract.decode import ARROW, ARROW_FALLBACK_WARNING, FAST_PATH
 from fleetlens.ingest.run import build_worker, stop_on_signals
 from fleetlens.ingest.stats import IngestStats
 from fleetlens.logsetup import get_logger
@@ -138,6 +139,8 @@ def run_up(settings: Settings, options: UpOptions) -> None:
             f"simulator: {options.rate:,.0f} events/s, {options.users} users, "
             f"{options.events_per_message} events per message, labels in {settings.data_dir / 'labels.jsonl'}"
         )
+    if FAST_PATH == ARROW:
+        console.print(f"[yellow]{ARROW_FALLBACK_WARNING}[/]", soft_wrap=True)
     if admin_token:
         console.print(f"[bold]admin token[/] (shown once, store it now; more with `fleetlens token create`): {admin_token}",
                       soft_wrap=True, highlight=False)

@@ -5,6 +5,8 @@ the split of a call across threads. Every case is compared with the reference pa
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,6 +25,20 @@ def test_the_extension_is_built_and_is_the_default() -> None:
     index = index_lines([line])
     batch, punted = nativepath.parse_lines(index, np.array([0]))
     assert batch.rows.num_rows == 1 and len(punted) == 0
+
+
+def test_without_the_extension_the_arrow_path_decodes() -> None:
+    """A machine without cargo still runs fleetlens: the decoder falls back to the Arrow fast path."""
+    code = (
+        "import sys; sys.modules['fleetlens_native'] = None  # import fails as if not installed\n"
+        "from fleetlens.contract import decode\n"
+        "line = b'{\"event_id\":\"a\",\"ts\":1,\"kind\":\"metric\",\"service\":\"s\",\"name\":\"n\",\"value\":1}'\n"
+        "print(decode.FAST_PATH, decode.decode_payloads([line, b'{\"x\":1}']).metrics.num_rows)\n"
+        "decode.decode_payloads_native([line])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["arrow", "1"], run.stderr
+    assert "RuntimeError: the fleetlens_native extension is not installed" in run.stderr
 
 
 def metric(value_json: str, extra: str = "") -> bytes:

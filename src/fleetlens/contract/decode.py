@@ -65,6 +65,9 @@ NATIVE, ARROW, REFERENCE = "native", "arrow", "reference"
 
 
 FAST_PATH = NATIVE if nativepath.AVAILABLE else ARROW  #: what ``decode_payloads`` uses here
+#: What a role logs at start when the native extension is missing.
+ARROW_FALLBACK_WARNING = ("the native decoder is not installed (scripts/setup.sh builds it from native/ with cargo): "
+                          "decoding on the slower Arrow path")
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from fleetlens.contract.decode import ARROW, ARROW_FALLBACK_WARNING, FAST_PATH
 from fleetlens.detect.config import RulesConfig
 from fleetlens.detect.runner import Detector, DetectorStats
 from fleetlens.ingest.run import stop_on_signals
@@ -23,7 +24,9 @@ def run_detect(settings: Settings, rules: RulesConfig, until_idle_s: float | Non
     store = open_store(settings) if with_store else None
     detector = Detector(settings, store, rules)
     log.info("detector started", mq=settings.mq, streams=settings.streams, group=settings.detect.group,
-             rules=[r.name for r in detector.engine.rules])
+             rules=[r.name for r in detector.engine.rules], decoder=FAST_PATH)
+    if FAST_PATH == ARROW:
+        log.warning(ARROW_FALLBACK_WARNING)
     server = None
     if settings.observe.metrics_server:
         from fleetlens.observe.health import Readiness, mq_check, store_check

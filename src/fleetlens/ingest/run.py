@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from fleetlens.contract.decode import ARROW, FAST_PATH
+from fleetlens.contract.decode import ARROW, ARROW_FALLBACK_WARNING, FAST_PATH
 from fleetlens.ingest.stats import IngestStats
 from fleetlens.ingest.worker import IngestWorker
 from fleetlens.logsetup import get_logger
@@ -49,7 +49,7 @@ def run_ingest(settings: Settings, store: Store, until_idle_s: float | None = No
         decoder=FAST_PATH,
     )
     if FAST_PATH == ARROW:
-        log.warning("the native decoder is not installed (scripts/setup.sh builds it from native/): decoding on the slower Arrow path")
+        log.warning(ARROW_FALLBACK_WARNING)
     from fleetlens.observe.role import RoleObserver
 
     observer = RoleObserver(settings, store, worker.source, settings.ingest.group,
