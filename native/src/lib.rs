@@ -33,16 +33,24 @@ enum Wire {
     Attrs,
 }
 
-/// The contract's top-level fields, looked up by key length first (a few byte compares per key).
+/// The contract's top-level fields, looked up by key length and last byte (one compare per key,
+/// nearly always: no two contract fields share both).
 struct Spec {
     wires: Vec<Wire>,
     column: Vec<usize>, // field -> its column among the scalar fields (Str/Int/Num)
-    by_len: Vec<Vec<(Vec<u8>, usize)>>,
+    buckets: Vec<Vec<(Vec<u8>, usize)>>, // by bucket(key)
+}
+
+const MAX_FIELD_LEN: usize = 32; // longer keys are never contract fields
+
+fn bucket(key: &[u8]) -> Option<usize> {
+    let (&last, n) = (key.last()?, key.len());
+    (n <= MAX_FIELD_LEN).then(|| n * 256 + last as usize)
 }
 
 impl Spec {
     fn new(fields: &[(String, String)]) -> PyResult<Spec> {
-        let mut spec = Spec { wires: vec![], column: vec![], by_len: vec![] };
+        let mut spec = Spec { wires: vec![], column: vec![], buckets: vec![vec![]; (MAX_FIELD_LEN + 1) * 256] };
         let mut scalar = 0;
         for (i, (name, wire)) in fields.iter().enumerate() {
             let w = match wire.as_str() {
@@ -58,18 +66,17 @@ impl Spec {
             if matches!(w, Wire::Str | Wire::Int | Wire::Num) {
                 scalar += 1;
             }
-            let n = name.len();
-            if spec.by_len.len() <= n {
-                spec.by_len.resize(n + 1, vec![]);
-            }
-            spec.by_len[n].push((name.as_bytes().to_vec(), i));
+            let Some(b) = bucket(name.as_bytes()) else {
+                return Err(PyValueError::new_err(format!("field name {name:?} is empty or longer than {MAX_FIELD_LEN}")));
+            };
+            spec.buckets[b].push((name.as_bytes().to_vec(), i));
         }
         Ok(spec)
     }
 
     fn lookup(&self, key: &str) -> Option<usize> {
-        let bucket = self.by_len.get(key.len())?;
-        bucket.iter().find(|(name, _)| name.as_slice() == key.as_bytes()).map(|(_, i)| *i)
+        let candidates = &self.buckets[bucket(key.as_bytes())?];
+        candidates.iter().find(|(name, _)| name.as_slice() == key.as_bytes()).map(|(_, i)| *i)
     }
 }
 
@@ -293,6 +300,11 @@ struct Bits {
 }
 
 impl Bits {
+    fn with_capacity(bits: usize) -> Bits {
+        Bits { bytes: Vec::with_capacity(bits.div_ceil(8)), len: 0, zeros: 0 }
+    }
+
+    #[inline]
     fn push(&mut self, bit: bool) {
         if self.len % 8 == 0 {
             self.bytes.push(0);
@@ -315,17 +327,20 @@ enum Col {
 }
 
 impl Col {
-    fn str() -> Col {
-        Col::Str { valid: Bits::default(), offsets: vec![0], data: vec![] }
+    fn str(rows: usize) -> Col {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Col::Str { valid: Bits::with_capacity(rows), offsets, data: vec![] }
     }
-    fn i64() -> Col {
-        Col::I64 { valid: Bits::default(), values: vec![] }
+    fn i64(rows: usize) -> Col {
+        Col::I64 { valid: Bits::with_capacity(rows), values: Vec::with_capacity(rows) }
     }
-    fn f64() -> Col {
-        Col::F64 { valid: Bits::default(), values: vec![] }
+    fn f64(rows: usize) -> Col {
+        Col::F64 { valid: Bits::with_capacity(rows), values: Vec::with_capacity(rows) }
     }
 
     /// Appends `v` (None = null); the caller has checked that `v` fits the column's type.
+    #[inline]
     fn push(&mut self, v: Option<&Val>) {
         match self {
             Col::Str { valid, offsets, data } => {
@@ -422,24 +437,26 @@ struct Part {
 }
 
 impl Part {
-    fn new(spec: &Spec) -> Part {
-        let mut rows = vec![Col::i64(), Col::i64(), Col::str()];
+    /// Empty columns sized for `n` lines (attributes: about two per line).
+    fn new(spec: &Spec, n: usize) -> Part {
+        let mut rows = vec![Col::i64(n), Col::i64(n), Col::str(n)];
         for w in &spec.wires {
             match w {
-                Wire::Str => rows.push(Col::str()),
-                Wire::Int => rows.push(Col::i64()),
-                Wire::Num => rows.push(Col::f64()),
+                Wire::Str => rows.push(Col::str(n)),
+                Wire::Int => rows.push(Col::i64(n)),
+                Wire::Num => rows.push(Col::f64(n)),
                 Wire::Ts | Wire::Attrs => {}
             }
         }
+        let a = 2 * n;
         let attrs = vec![
-            Col::i64(),
-            Col::str(),
-            Col::I8 { valid: Bits::default(), values: vec![] },
-            Col::str(),
-            Col::i64(),
-            Col::f64(),
-            Col::Bool { valid: Bits::default(), values: Bits::default() },
+            Col::i64(a),
+            Col::str(a),
+            Col::I8 { valid: Bits::with_capacity(a), values: Vec::with_capacity(a) },
+            Col::str(a),
+            Col::i64(a),
+            Col::f64(a),
+            Col::Bool { valid: Bits::with_capacity(a), values: Bits::with_capacity(a) },
         ];
         Part { rows, attrs, punted: vec![] }
     }
@@ -499,13 +516,18 @@ impl Part {
 }
 
 fn parse_part(spec: &Spec, buf: &[u8], starts: &[i64], ends: &[i64], rows: &[i64]) -> Part {
-    let mut part = Part::new(spec);
+    let mut part = Part::new(spec, rows.len());
     let mut line = Line::new(spec.wires.len());
     for k in 0..rows.len() {
         let (s, e) = (starts[k] as usize, ends[k] as usize);
         line.clear();
-        let bytes = &buf[s..e];
-        let mut de = serde_json::Deserializer::from_slice(bytes);
+        // One UTF-8 check per line (fast on whole lines), then a &str reader that does not check
+        // every string again. Invalid UTF-8: punted (the reference path rejects it).
+        let Ok(text) = std::str::from_utf8(&buf[s..e]) else {
+            part.punted.push(rows[k]);
+            continue;
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
         let parsed = LineSeed { spec, line: &mut line }.deserialize(&mut de).and_then(|_| de.end());
         if parsed.is_err() || !part.commit(spec, rows[k], &line) {
             part.punted.push(rows[k]);
