@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from fleetlens.logsetup import configure_logging
+from fleetlens.memory import use_arrow_memory_pool
 from fleetlens.settings import Settings, active_settings, load_settings, set_active
 from fleetlens.detect.cli import detect, reprocess
 from fleetlens.simulate.cli import simulate
@@ -65,6 +66,7 @@ def main(
     except Exception as exc:  # noqa: BLE001 - shown to the user as a one-line error
         raise typer.BadParameter(str(exc)) from exc
     configure_logging(settings.log_level, settings.log_format)
+    use_arrow_memory_pool(settings.arrow_memory_pool)
     set_active(settings)
 
 
