@@ -386,45 +386,21 @@ impl Col {
             // SAFETY: plain-old-data numbers viewed as their little-endian bytes (x86/ARM LE).
             unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
         }
-        let validity = |b: &Bits| -> Option<Bound<'py, PyBytes>> { (b.zeros > 0).then(|| PyBytes::new(py, &b.bytes)) };
-        let out: Vec<Bound<'py, PyAny>> = match self {
-            Col::Str { valid, offsets, data } => vec![
-                "string".into_pyobject(py)?.into_any(),
-                valid.len.into_pyobject(py)?.into_any(),
-                valid.zeros.into_pyobject(py)?.into_any(),
-                validity(valid).into_pyobject(py)?.into_any(),
-                PyBytes::new(py, raw(offsets)).into_any(),
-                PyBytes::new(py, data).into_any(),
-            ],
-            Col::I64 { valid, values } => vec![
-                "int64".into_pyobject(py)?.into_any(),
-                valid.len.into_pyobject(py)?.into_any(),
-                valid.zeros.into_pyobject(py)?.into_any(),
-                validity(valid).into_pyobject(py)?.into_any(),
-                PyBytes::new(py, raw(values)).into_any(),
-            ],
-            Col::F64 { valid, values } => vec![
-                "float64".into_pyobject(py)?.into_any(),
-                valid.len.into_pyobject(py)?.into_any(),
-                valid.zeros.into_pyobject(py)?.into_any(),
-                validity(valid).into_pyobject(py)?.into_any(),
-                PyBytes::new(py, raw(values)).into_any(),
-            ],
-            Col::I8 { valid, values } => vec![
-                "int8".into_pyobject(py)?.into_any(),
-                valid.len.into_pyobject(py)?.into_any(),
-                valid.zeros.into_pyobject(py)?.into_any(),
-                validity(valid).into_pyobject(py)?.into_any(),
-                PyBytes::new(py, raw(values)).into_any(),
-            ],
-            Col::Bool { valid, values } => vec![
-                "bool".into_pyobject(py)?.into_any(),
-                valid.len.into_pyobject(py)?.into_any(),
-                valid.zeros.into_pyobject(py)?.into_any(),
-                validity(valid).into_pyobject(py)?.into_any(),
-                PyBytes::new(py, &values.bytes).into_any(),
-            ],
+        let (kind, valid, buffers): (&str, &Bits, Vec<&[u8]>) = match self {
+            Col::Str { valid, offsets, data } => ("string", valid, vec![raw(offsets), data]),
+            Col::I64 { valid, values } => ("int64", valid, vec![raw(values)]),
+            Col::F64 { valid, values } => ("float64", valid, vec![raw(values)]),
+            Col::I8 { valid, values } => ("int8", valid, vec![raw(values)]),
+            Col::Bool { valid, values } => ("bool", valid, vec![&values.bytes]),
         };
+        let validity = (valid.zeros > 0).then(|| PyBytes::new(py, &valid.bytes));
+        let mut out: Vec<Bound<'py, PyAny>> = vec![
+            kind.into_pyobject(py)?.into_any(),
+            valid.len.into_pyobject(py)?.into_any(),
+            valid.zeros.into_pyobject(py)?.into_any(),
+            validity.into_pyobject(py)?.into_any(),
+        ];
+        out.extend(buffers.into_iter().map(|b| PyBytes::new(py, b).into_any()));
         Ok(PyList::new(py, out)?.into_any())
     }
 }
