@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
@@ -546,7 +546,9 @@ fn parse_lines<'py>(
     }
     let n = rows.len();
     let threads = threads.clamp(1, 64).min(n.max(1));
-    let parts: Vec<Part> = py.detach(|| {
+    // A panic in a parse thread (a bug) becomes a RuntimeError, which the decoder turns into
+    // rejections of the batch, rather than a PanicException that would stop the consumer.
+    let parts: Result<Vec<Part>, _> = py.detach(|| {
         let per = n.div_ceil(threads);
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
@@ -556,9 +558,10 @@ fn parse_lines<'py>(
                     scope.spawn(move || parse_part(spec, buf, starts, ends, rows))
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("a parse thread panicked")).collect()
+            handles.into_iter().map(|h| h.join()).collect()
         })
     });
+    let parts = parts.map_err(|_| PyRuntimeError::new_err("a parse thread of fleetlens_native panicked"))?;
     let out = PyList::empty(py);
     for part in parts {
         if part.too_big() {
