@@ -85,6 +85,22 @@ def s3_store(tmp_path, moto, s3_bucket, decoded):
     store.close()
 
 
+QUANTILE_COLUMNS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms")
+
+
+def _assert_same_durations(got: bytes, want: bytes, key: str) -> None:
+    """Durations rows byte-identical but for the t-digest quantiles, which must agree within 2 % (a digest depends
+    on the grouping it was merged in; docs/queries.md bounds their error against the true quantiles), and the
+    averages, within float rounding (sums in another order)."""
+    got_rows, want_rows = orjson.loads(got), orjson.loads(want)
+    inexact = (*QUANTILE_COLUMNS, "avg_ms")
+    assert [{k: v for k, v in r.items() if k not in inexact} for r in got_rows] == \
+        [{k: v for k, v in r.items() if k not in inexact} for r in want_rows], key
+    assert [r["avg_ms"] for r in got_rows] == pytest.approx([r["avg_ms"] for r in want_rows], rel=1e-9), key
+    assert [r[c] for r in got_rows for c in QUANTILE_COLUMNS] == \
+        pytest.approx([r[c] for r in want_rows for c in QUANTILE_COLUMNS], rel=0.02), key
+
+
 def test_export_verify_drop_then_queries_answer_as_before(s3_store, decoded):
     settings, store = s3_store
     target = target_from_settings(settings)
@@ -125,6 +141,9 @@ def test_export_verify_drop_then_queries_answer_as_before(s3_store, decoded):
     after = answers(store, dataclasses.replace(LIMITS, archive=ArchiveView(target, ttl_s=0)), actions)
     assert after.keys() == before.keys()
     for key, (tables, meta) in before.items():
+        if key.endswith("/durations"):  # t-digests merged in another grouping (hot: minutes' states; archive: rows)
+            _assert_same_durations(after[key][0]["durations"], tables["durations"], key)
+            continue
         assert after[key][0] == tables, key  # byte-identical rows, floats included
         sources = after[key][1]["sources"]
         if key.startswith(("whole/", "archived/", "spanning/")):

@@ -9,7 +9,11 @@ import polars as pl
 import pytest
 
 from fleetlens.query import anomalies, business, events, ingest, perf, rejections, trace, users
-from fleetlens.query.common import QueryError, from_ms
+from fleetlens.contract.decode import decode_payloads
+from fleetlens.query.common import QueryError, from_ms, projection_states, table_source, time_range
+from fleetlens.store.client import EmbeddedStore
+from fleetlens.store.migrations import ensure_schema
+from fleetlens.store.tables import EVENTS_MINUTE_PROJECTION
 from tests.query.conftest import LIMITS, START_MS
 
 BUY_OPS = ("reserve", "payment_attempt", "buy")
@@ -125,6 +129,9 @@ class _Recording:
         self.queries.append((sql + self.extra, params))
         return self.store.query_arrow(sql + self.extra, params, **kw)
 
+    def __getattr__(self, name):
+        return getattr(self.store, name)  # database, render_context, query_scalar: the real store's
+
 
 @pytest.mark.parametrize("family,projection", [
     (lambda s, r: business.business_metrics(s, **r, interval="15m", limits=LIMITS).tables["totals"], "events_1m"),
@@ -139,13 +146,16 @@ class _Recording:
     (lambda s, r: perf.resources(s, **r, interval="5m", limits=LIMITS).tables["active_users"], "active_1m"),
     (lambda s, r: perf.resources(s, **r, interval="1m", limits=LIMITS).tables["active_users"], "active_1m"),
 ])
-def test_whole_minutes_come_from_the_projection_with_the_same_answer(loaded, whole, family, projection):
-    # the range starts and ends inside a minute: whole buckets from the projection, the partial ones from rows
+def test_whole_minutes_come_from_the_projection_with_the_same_answer(loaded, whole, family, projection, monkeypatch):
+    # the range starts and ends inside a minute: whole buckets (or, read as states, whole minutes) from the
+    # projection, the rest from rows
     rng = {"start": from_ms(START_MS + 1234), "end": from_ms(START_MS + 7_000_000 + 567)}
     rec = _Recording(loaded)
     got = family(rec, rng)
     plans = [loaded.query_arrow("EXPLAIN " + sql, params).column(0).to_pylist() for sql, params in rec.queries]
-    assert any(f"ReadFromMergeTree ({projection})" in line for plan in plans for line in plan)
+    assert (any(f"ReadFromMergeTree ({projection})" in line for plan in plans for line in plan)
+            or any(f"mergeTreeProjection(`fleetlens`, `events`, `{projection}`)" in sql for sql, _ in rec.queries))
+    monkeypatch.setattr(perf, "projection_states", lambda *a: None)  # the rows only
     want = family(_Recording(loaded, ", optimize_use_projections = 0"), rng)
     assert got.num_rows == want.num_rows > 0
     # quantiles: merged per-minute t-digests, checked against Polars within the rank error elsewhere
@@ -227,11 +237,20 @@ def test_active_users_exact_over_a_range_cutting_minutes(loaded, dataset, interv
     assert got == want and len(want) == buckets
 
 
-def test_duration_stats_exact_and_quantiles_within_rank_error(loaded, dataset, whole):
+@pytest.mark.parametrize("by,kind,cut_ms", [("operation", "business", (0, 0)), ("event_type", "log", (0, 0)),
+                                             ("event_type", "log", (31_234, -13_456))])
+def test_duration_stats_exact_and_quantiles_within_rank_error(loaded, dataset, whole, by, kind, cut_ms):
+    # the dataset's range starts and ends inside a minute (cut_ms moves both ends): the whole minutes are merged
+    # from the projection's states, the seconds at either end from the rows' states
     _, ref, _ = dataset
-    result = perf.durations(loaded, by="operation", interval="1h", **whole, limits=LIMITS)
-    biz = _bucket(ref.filter((pl.col("kind") == "business") & pl.col("duration_ms").is_not_null()), 3600)
-    groups = {(k[0], k[1], k[2]): g for k, g in biz.group_by("bucket_ms", "service", "operation")}
+    start, end = from_ms(START_MS + cut_ms[0]), from_ms(int(whole["end"].timestamp() * 1000) + cut_ms[1])
+    rec = _Recording(loaded)
+    result = perf.durations(rec, by=by, interval="1h", start=start, end=end, limits=LIMITS)
+    assert any("mergeTreeProjection(" in sql for sql, _ in rec.queries)
+    rows_in = ref.filter((pl.col("kind") == kind) & pl.col("duration_ms").is_not_null()
+                         & (pl.col("ts") >= start) & (pl.col("ts") < end))
+    biz = _bucket(rows_in, 3600)
+    groups = {(k[0], k[1], k[2]): g for k, g in biz.group_by("bucket_ms", "service", by)}
     rows = result.tables["durations"].to_pylist()
     assert len(rows) == len(groups)
     worst = 0.0
@@ -241,13 +260,40 @@ def test_duration_stats_exact_and_quantiles_within_rank_error(loaded, dataset, w
         assert r["avg_ms"] == pytest.approx(g.mean(), rel=1e-9)
         if g.len() < 200:
             continue
+        # the value's rank interval must come within the documented bound of q (docs/queries.md): 1.5 points of
+        # rank from 1,000 values, 2.5 below (a single digest over the rows of a group of 638 log durations: 2.2)
+        bound = 0.015 if g.len() >= 1000 else 0.025
         for q in (50, 90, 95, 99):
             rank = (g <= r[f"p{q}_ms"]).mean()
             below = (g < r[f"p{q}_ms"]).mean()
-            # the value's rank interval must come within 1.5 points of q
             error = max(0.0, below - q / 100, q / 100 - rank)
-            worst = max(worst, error)
-    assert worst <= 0.015, f"t-digest rank error {worst:.4f}"
+            worst = max(worst, error / bound)
+    assert worst <= 1.0, f"t-digest rank error {worst:.2f} x the bound"
+
+
+def test_durations_read_rows_while_a_part_lacks_the_projection(loaded, dataset, whole):
+    # a projection added to a table that holds data exists only in new parts until it is materialized: reading
+    # it as states would leave those parts' rows out, so the query reads the way ClickHouse picks instead
+    payloads, ref, _ = dataset
+    store = EmbeddedStore(loaded.path, "fleetlens_partial", query_timeout_s=30)
+    try:
+        ensure_schema(store)
+        store.insert_arrow("events", decode_payloads(payloads).events)
+        partition = store.query_scalar("SELECT any(partition_id) FROM system.parts WHERE database = currentDatabase() "
+                                       "AND table = 'events' AND active")
+        store.command(f"ALTER TABLE events CLEAR PROJECTION events_1m IN PARTITION ID '{partition}' SETTINGS mutations_sync = 1")
+        src = table_source(store, LIMITS, "events", time_range(whole["start"], whole["end"], LIMITS))
+        assert projection_states(store, src, EVENTS_MINUTE_PROJECTION) is None
+        want = ref.filter((pl.col("kind") == "log") & pl.col("duration_ms").is_not_null()).height
+        got = perf.durations(store, by="event_type", interval="1h", **whole, limits=LIMITS).tables["durations"]
+        assert sum(got.column("count").to_pylist()) == want > 0
+        store.command("ALTER TABLE events MATERIALIZE PROJECTION events_1m SETTINGS mutations_sync = 1")
+        assert projection_states(store, src, EVENTS_MINUTE_PROJECTION)
+        got = perf.durations(store, by="event_type", interval="1h", **whole, limits=LIMITS).tables["durations"]
+        assert sum(got.column("count").to_pylist()) == want
+    finally:
+        store.command("DROP DATABASE IF EXISTS fleetlens_partial")
+        store.close()
 
 
 def test_event_type_durations_filtered_by_service(loaded, dataset, whole):

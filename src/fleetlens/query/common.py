@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from fleetlens.settings import QuerySettings
 from fleetlens.store.client import Store
-from fleetlens.store.tables import USERS_1M_ROLLUP, Rollup
+from fleetlens.store.tables import USERS_1M_ROLLUP, Projection, Rollup
 
 UTC = dt.timezone.utc
 
@@ -367,6 +367,50 @@ def split_range(rng: TimeRange, step_s: int, unit: str = MINUTE) -> tuple[list[s
     if hi < rng.end_ms:
         parts.append("ts >= {whole_hi:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}")
     return parts, {"whole_lo": from_ms(lo), "whole_hi": from_ms(hi)}
+
+
+# Active parts of a table without a projection's data (added but not yet materialized): reading the projection
+# itself would leave their rows out.
+_PARTS_WITHOUT_PROJECTION_SQL = """
+SELECT count() FROM system.parts
+WHERE database = {database:String} AND table = {table:String} AND active AND rows > 0
+  AND name NOT IN (SELECT parent_name FROM system.projection_parts
+                   WHERE database = {database:String} AND table = {table:String} AND name = {projection:String} AND active)
+"""
+
+
+def projection_states(store: Store, src: Source, projection: Projection) -> str | None:
+    """The relation reading an aggregate ``projection`` of ``src``'s table as stored: one row of aggregate *states*
+    per part and group, its columns named as the projection writes its keys and aggregates (```count()```), for a
+    query that merges them (``countMerge``) with states of rows (``countState``). ClickHouse picks a projection
+    only for a query of the very aggregates it holds, which cannot combine a bucket's whole minutes with the
+    seconds at its edge; merging the states can (a t-digest too).
+
+    None, and the query reads the way ClickHouse picks, when that would not see every row: the range reaches
+    archived days, the read is ``FINAL``, a part lacks the projection (being materialized), or the store is a
+    cluster (the table function reads one server's parts)."""
+    if store.render_context.cluster or src.archive_days or src.sql != src.table:
+        return None
+    missing = store.query_scalar(_PARTS_WITHOUT_PROJECTION_SQL,
+                                 {"database": store.database, "table": src.table, "projection": projection.name})
+    if missing:
+        return None
+    return f"mergeTreeProjection(`{store.database}`, `{src.table}`, `{projection.name}`)"
+
+
+def split_minutes(rng: TimeRange) -> tuple[list[str], str | None, dict[str, Any]]:
+    """[start, end) as the filter on ``toStartOfMinute(ts)`` of its whole minutes (None when it has none) and the
+    filters on ``ts`` of the seconds before and after them, with their parameters (``whole_lo``, ``whole_hi``)."""
+    lo, hi = -(-rng.start_ms // 60_000) * 60_000, rng.end_ms // 60_000 * 60_000
+    if lo >= hi:
+        return ["ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}"], None, {}
+    edges = []
+    if rng.start_ms < lo:
+        edges.append("ts >= {start:DateTime64(3, 'UTC')} AND ts < {whole_lo:DateTime64(3, 'UTC')}")
+    if hi < rng.end_ms:
+        edges.append("ts >= {whole_hi:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}")
+    whole = "`toStartOfMinute(ts)` >= {whole_lo:DateTime64(3, 'UTC')} AND `toStartOfMinute(ts)` < {whole_hi:DateTime64(3, 'UTC')}"
+    return edges, whole, {"whole_lo": from_ms(lo), "whole_hi": from_ms(hi)}
 
 
 def union_over(branch: str, parts: list[str]) -> str:

@@ -26,8 +26,10 @@ from fleetlens.query.common import (
     choice,
     fill_buckets,
     parse_interval,
+    projection_states,
     run,
     sources_meta,
+    split_minutes,
     split_range,
     table_source,
     time_range,
@@ -35,9 +37,10 @@ from fleetlens.query.common import (
     values,
 )
 from fleetlens.store.client import Store
+from fleetlens.store.tables import DURATION_QUANTILES, EVENTS_MINUTE_PROJECTION
 
 INTERVALS = ("1m", "5m", "15m", "1h", "3h", "1d")
-QUANTILES = (0.5, 0.9, 0.95, 0.99)
+QUANTILES = DURATION_QUANTILES
 # by -> (kind, column): the only identifiers this family puts into SQL
 DIMENSIONS = {"operation": ("business", "operation"), "event_type": ("log", "event_type")}
 
@@ -63,6 +66,42 @@ SELECT * FROM <branches>
 WHERE count > 0
 ORDER BY bucket, service, name
 LIMIT {limit:UInt32}
+"""
+
+# The same answer merged from aggregate states (common.projection_states): the whole minutes of the range as the
+# events_1m projection stores them, the seconds at either end aggregated from rows into the same states, merged
+# per bucket. A bucket cut by the range's start or end reads a minute of rows at most, where DURATIONS_BRANCH
+# reads the rows of its whole partial bucket (up to a day's at interval=1d).
+# (statistic, aggregate function, its parameters): the projection's column of each is "<function><parameters>(duration_ms)"
+_STATS = (("count", "count", ""), ("min_ms", "min", ""), ("max_ms", "max", ""), ("avg_ms", "avg", ""),
+          ("q", "quantilesTDigest", f"({', '.join(map(str, QUANTILES))})"))
+_GROUP = "service, <column> AS name"
+
+DURATIONS_ROWS_STATES = f"""
+SELECT {MINUTE_BUCKET} AS bucket, {_GROUP},
+       {', '.join(f"{fn}State{par}(duration_ms) AS s_{stat}" for stat, fn, par in _STATS)}
+FROM <source>
+WHERE kind = {{kind:String}} AND <column> != '' AND <time>
+  <filters>
+GROUP BY bucket, service, name"""
+
+DURATIONS_PROJECTION_STATES = f"""
+SELECT {bucket_of('`toStartOfMinute(ts)`')} AS bucket, {_GROUP},
+       {', '.join(f"`{fn}{par}(duration_ms)` AS s_{stat}" for stat, fn, par in _STATS)}
+FROM <states>
+WHERE kind = {{kind:String}} AND <column> != '' AND <time>
+  <filters>"""
+
+# The branches reading rows come first: a table function reading a projection of events makes ClickHouse (26.9)
+# resolve a later "events" of the same query to the projection ("Unknown identifier ts").
+DURATIONS_STATES_SQL = f"""
+SELECT bucket, service, name,
+       {', '.join(f"{fn}Merge{par}(s_{stat}) AS {stat}" for stat, fn, par in _STATS)}
+FROM <branches>
+GROUP BY bucket, service, name
+HAVING count > 0
+ORDER BY bucket, service, name
+LIMIT {{limit:UInt32}}
 """
 
 RESOURCES_SQL = f"""
@@ -115,9 +154,18 @@ def durations(store: Store, *, by: str = "operation", services: list[str] | None
         filters += f" AND {column} IN {{names:Array(String)}}"
         params["names"] = nm
     src = table_source(store, limits, "events", rng)
-    parts, part_params = split_range(rng, step_s)
-    branch = _fill(DURATIONS_BRANCH, column=column, source=src.sql, filters=filters)
-    table = run(store, DURATIONS_SQL.replace("<branches>", union_over(branch, parts)), params | part_params, limits)
+    edges, whole, minute_params = split_minutes(rng)
+    states = projection_states(store, src, EVENTS_MINUTE_PROJECTION) if whole else None
+    if states:
+        rows = _fill(DURATIONS_ROWS_STATES, column=column, source=src.sql, filters=filters)
+        stored = _fill(DURATIONS_PROJECTION_STATES, column=column, source=src.sql, filters=filters)
+        branches = [rows.replace("<time>", edge) for edge in edges] + [stored.replace("<states>", states).replace("<time>", whole)]
+        sql = DURATIONS_STATES_SQL.replace("<branches>", "(" + "\nUNION ALL\n".join(branches) + ")")
+        table = run(store, sql, params | minute_params, limits)
+    else:
+        parts, part_params = split_range(rng, step_s)
+        branch = _fill(DURATIONS_BRANCH, column=column, source=src.sql, filters=filters)
+        table = run(store, DURATIONS_SQL.replace("<branches>", union_over(branch, parts)), params | part_params, limits)
     df = pl.from_arrow(table) if table.num_rows else None
     if df is not None:
         df = df.with_columns(

@@ -87,11 +87,12 @@ _ORIGIN = (("service", LC), ("app", LC), ("host", LC), ("pod", LC), ("container"
 # merged per-minute digests, within the documented error). Being part of the parts, it moves with a
 # partition (archiving), is rebuilt on merges that collapse redelivered rows, and exists on every shard.
 # Which queries use it, and how ranges are split into whole minutes: query/common.py (split_range).
+DURATION_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 EVENTS_MINUTE_PROJECTION = Projection(
     "events_1m",
     "SELECT toStartOfMinute(ts), kind, service, level, event_type, operation, outcome, count(), sum(amount), "
     "count(duration_ms), min(duration_ms), max(duration_ms), avg(duration_ms), "
-    "quantilesTDigest(0.5, 0.9, 0.95, 0.99)(duration_ms) "
+    f"quantilesTDigest({', '.join(map(str, DURATION_QUANTILES))})(duration_ms) "
     "GROUP BY toStartOfMinute(ts), kind, service, level, event_type, operation, outcome",
 )
 
