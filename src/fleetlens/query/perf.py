@@ -33,6 +33,7 @@ from fleetlens.query.common import (
     split_range,
     table_source,
     time_range,
+    union_of_states,
     union_over,
     values,
 )
@@ -92,8 +93,6 @@ FROM <states>
 WHERE kind = {{kind:String}} AND <column> != '' AND <time>
   <filters>"""
 
-# The branches reading rows come first: a table function reading a projection of events makes ClickHouse (26.9)
-# resolve a later "events" of the same query to the projection ("Unknown identifier ts").
 DURATIONS_STATES_SQL = f"""
 SELECT bucket, service, name,
        {', '.join(f"{fn}Merge{par}(s_{stat}) AS {stat}" for stat, fn, par in _STATS)}
@@ -158,9 +157,8 @@ def durations(store: Store, *, by: str = "operation", services: list[str] | None
     states = projection_states(store, src, EVENTS_MINUTE_PROJECTION) if whole else None
     if states:
         rows = _fill(DURATIONS_ROWS_STATES, column=column, source=src.sql, filters=filters)
-        stored = _fill(DURATIONS_PROJECTION_STATES, column=column, source=src.sql, filters=filters)
-        branches = [rows.replace("<time>", edge) for edge in edges] + [stored.replace("<states>", states).replace("<time>", whole)]
-        sql = DURATIONS_STATES_SQL.replace("<branches>", "(" + "\nUNION ALL\n".join(branches) + ")")
+        stored = _fill(DURATIONS_PROJECTION_STATES, column=column, filters=filters)
+        sql = DURATIONS_STATES_SQL.replace("<branches>", union_of_states(rows, stored, states, edges, whole))
         table = run(store, sql, params | minute_params, limits)
     else:
         parts, part_params = split_range(rng, step_s)

@@ -81,11 +81,11 @@ def trace(store: Store, action_id: str, *, start: Any = None, end: Any = None, l
     src = table_source(store, limits, "events", TimeRange(lo, from_ms(to_ms(hi) + 1)))
     source = src.sql
     params = {"action_id": action_id, "lo": lo, "hi": hi, "limit": n}
-    events = run(store, EVENTS_SQL.replace("<source>", source), params, limits, lane=LOOKUP)
+    events = run(store, EVENTS_SQL.replace("<source>", source), params, limits, lane=LOOKUP, projections=False)
     # a whole trace is in hand: its spans cost no second scan; a truncated one needs the store's
     spans = (_spans(events) if events.num_rows < n
              else run(store, SPANS_SQL.replace("<source>", source), {**params, "limit": limits.max_rows}, limits,
-                 lane=LOOKUP))
+                 lane=LOOKUP, projections=False))
     found = events.num_rows > 0
     return QueryResult({"events": events, "spans": spans}, TimeRange(lo, hi) if found else None, timer.ms(),
                        {"action_id": action_id, "found": found, "truncated": events.num_rows >= n, **sources_meta(src)})
