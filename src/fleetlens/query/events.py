@@ -115,6 +115,10 @@ LIMIT {{limit:UInt32}}
 # Counts ignore the level filter, so a UI can show how many of each level the other filters match.
 # Once per part of the range (common.split_range by minutes): with no filter but kind, service, event
 # type and operation, whole minutes are counted from the events_1m projection instead of the rows.
+# Any other filter (free text, host, …) makes it one count over the rows of the range, without ClickHouse
+# weighing projections that cannot answer it: a search for "timeout" over an hour of a 189M-event store,
+# 256 → 114 CPU-ms.
+PROJECTION_FILTERS = frozenset({"kinds", "services", "event_types", "operations"})  # events_1m keys
 COUNTS_BRANCH = """
 SELECT level, count() AS n
 FROM {source}
@@ -149,7 +153,7 @@ def _newest_page(store: Store, limits: Limits, rng: TimeRange, clauses: list[str
         sql = LIST_SQL.format(columns=EVENT_COLUMNS, source=table_source(store, limits, "events", window).sql,
                               where=" AND ".join([*clauses, "ts >= {window_lo:DateTime64(3, 'UTC')}"]))
         # a page of a free-text search can read the whole range: a scan; other pages read a few windows
-        page = run(store, sql, params | {"window_lo": window.start}, limits, lane=lane)
+        page = run(store, sql, params | {"window_lo": window.start}, limits, lane=lane, projections=False)
         if page.num_rows >= n or lo <= rng.start_ms:
             return page
         width *= WINDOW_GROWTH
@@ -180,10 +184,11 @@ def search_events(store: Store, flt: EventFilter | None = None, *, start: Any = 
     tables = {"events": page}
     if counts:
         count_clauses, count_params = _where(f, with_levels=False)
-        parts, part_params = split_range(rng, 60)
+        projectable = not f.text and all(not getattr(f, name) for name in LIST_FILTERS if name not in PROJECTION_FILTERS)
+        parts, part_params = split_range(rng, 60) if projectable else ([count_clauses[0] + " AND " + count_clauses[1]], {})
         branch = COUNTS_BRANCH.format(source=source, where=" AND ".join([*count_clauses[2:], "<time>"]))
         tables["counts"] = run(store, COUNTS_SQL.format(branches=union_over(branch, parts)),
-                               count_params | rng.params() | part_params, limits)
+                               count_params | rng.params() | part_params, limits, projections=projectable)
     next_cursor = None
     if page.num_rows == n:
         last = page.slice(n - 1).to_pylist()[0]
