@@ -221,6 +221,23 @@ def bench_queries(
         raise typer.Exit(2) from None
 
 
+@bench_app.command("query-cost")
+def bench_query_cost(
+    store_dir: Path = typer.Option(..., "--store-dir", help="Data directory of a large store (seed one with `python -m fleetlens.workload.seed DIR 20000000 2000`); only read (merges are paused during the run)."),
+    requests: int = typer.Option(20, "--requests", min=1, help="Measured requests per family (after two warm-up requests)."),
+    mix: Optional[str] = typer.Option(None, "--mix", help="family=weight,… as `fleetlens load --mix` (default: its mix); the weights weigh the mix's CPU."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Also write the results as JSON to this file."),
+) -> None:
+    """CPU and time of each query family, one request at a time, on a quiet store."""
+    from fleetlens.bench.query_cost import print_query_cost
+
+    try:
+        print_query_cost(current_settings(), store_dir, mix, requests, output)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @bench_app.command("decode")
 def bench_decode(
     events: int = typer.Option(200_000, "--events", help="Events to decode."),

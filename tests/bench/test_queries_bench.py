@@ -1,4 +1,4 @@
-"""``fleetlens bench queries`` on a small store: both phases run, the figures and targets are reported."""
+"""``fleetlens bench queries`` and ``bench query-cost`` on a small store: the figures and targets are reported."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from fleetlens.bench.queries import run_queries_bench
+from fleetlens.bench.query_cost import run_query_cost
 from fleetlens.settings import Settings
 from fleetlens.workload.seed import seed
 
@@ -38,3 +39,21 @@ def test_queries_bench_refuses_a_missing_store_or_a_bad_mix_with_a_clear_error(t
     assert missing.returncode == 2 and "no store under" in missing.stderr and "workload.seed" in missing.stderr
     bad_mix = bench("--store-dir", str(tmp_path), "--mix", "bogus=1")
     assert bad_mix.returncode == 2 and "unknown query family 'bogus'" in bad_mix.stderr
+
+
+def test_query_cost_bench_measures_every_family_of_the_mix(tmp_path):
+    seed(tmp_path, 20_000, 200.0, users=100)
+    result = run_query_cost(Settings(data_dir=tmp_path), tmp_path, "trace=2,perf=1,search=1", requests=3)
+
+    families = result["families"]
+    assert set(families) == {"trace", "perf", "search"}
+    for f in families.values():
+        assert f["requests"] == 3 and f["errors"] == 0 and 0 < f["p50_ms"] <= f["p90_ms"] and f["cpu_ms"] > 0
+    weighted = (2 * families["trace"]["cpu_ms"] + families["perf"]["cpu_ms"] + families["search"]["cpu_ms"]) / 4
+    assert result["mix_cpu_ms_per_request"] == round(weighted, 1)
+
+
+def test_query_cost_bench_refuses_a_missing_store(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "fleetlens", "bench", "query-cost", "--store-dir", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no store under" in done.stderr and "workload.seed" in done.stderr
