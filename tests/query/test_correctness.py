@@ -296,6 +296,16 @@ def test_durations_read_rows_while_a_part_lacks_the_projection(loaded, dataset, 
         store.close()
 
 
+def test_durations_read_rows_on_a_server_without_merge_tree_projection(loaded, dataset, whole, monkeypatch):
+    assert loaded.has_table_function("mergeTreeProjection") and not loaded.has_table_function("noSuchTableFunction")
+    _, ref, _ = dataset
+    monkeypatch.setitem(loaded.__dict__["_table_functions"], "mergeTreeProjection", False)  # an older server
+    rec = _Recording(loaded)
+    got = perf.durations(rec, by="event_type", interval="1h", **whole, limits=LIMITS).tables["durations"]
+    assert not any("mergeTreeProjection(" in sql for sql, _ in rec.queries)
+    assert sum(got.column("count").to_pylist()) == ref.filter((pl.col("kind") == "log") & pl.col("duration_ms").is_not_null()).height
+
+
 def test_event_type_durations_filtered_by_service(loaded, dataset, whole):
     _, ref, _ = dataset
     result = perf.durations(loaded, by="event_type", services=["payment"], names=["payment_call"], interval="3h",

@@ -392,13 +392,13 @@ def projection_states(store: Store, src: Source, projection: Projection) -> str 
     seconds at its edge; merging the states can (a t-digest too).
 
     None, and the query reads the way ClickHouse picks, when that would not see every row: the range reaches
-    archived days, the read is ``FINAL``, a part lacks the projection (being materialized), or the store is a
-    cluster (the table function reads one server's parts)."""
+    archived days, the read is ``FINAL``, a part lacks the projection (being materialized), the server has no
+    ``mergeTreeProjection`` (older than the embedded chDB's ClickHouse), or the store is a cluster (the table
+    function reads one server's parts)."""
     if store.render_context.cluster or src.archive_days or src.sql != src.table:
         return None
-    missing = store.query_scalar(_PARTS_WITHOUT_PROJECTION_SQL,
-                                 {"database": store.database, "table": src.table, "projection": projection.name})
-    if missing:
+    if not store.has_table_function("mergeTreeProjection") or store.query_scalar(
+            _PARTS_WITHOUT_PROJECTION_SQL, {"database": store.database, "table": src.table, "projection": projection.name}):
         return None
     return f"mergeTreeProjection(`{store.database}`, `{src.table}`, `{projection.name}`)"
 

@@ -84,6 +84,15 @@ class Store(ABC):
         tbl = self.query_arrow(sql, params, timeout_s=timeout_s)
         return tbl.column(0)[0].as_py() if tbl.num_rows else None
 
+    def has_table_function(self, name: str) -> bool:
+        """Whether the server knows the table function ``name`` (asked once per store: a newer query path can
+        fall back on an older server)."""
+        known: dict[str, bool] = self.__dict__.setdefault("_table_functions", {})
+        if name not in known:
+            known[name] = bool(self.query_scalar("SELECT count() FROM system.table_functions WHERE name = {name:String}",
+                                                 {"name": name}))
+        return known[name]
+
     def table(self, name: str) -> str:
         """``name`` qualified with the database, quoted: ```db`.`name```."""
         return f"`{self.database}`.`{name}`"
