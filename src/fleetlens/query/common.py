@@ -354,6 +354,10 @@ def bucket_of(unit: str) -> str:
 MINUTE_BUCKET = bucket_of(MINUTE)
 
 
+# The whole range [start, end) as one filter on the rows' time.
+RANGE_FILTER = "ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}"
+
+
 def split_range(rng: TimeRange, step_s: int, unit: str = MINUTE) -> tuple[list[str], dict[str, Any]]:
     """[start, end) as disjoint time filters and their parameters: the whole buckets of ``step_s`` inside the
     range as a filter on ``unit`` (``toStartOfMinute(ts)``, or ``toStartOfFifteenMinutes(ts)``: a projection
@@ -361,11 +365,10 @@ def split_range(rng: TimeRange, step_s: int, unit: str = MINUTE) -> tuple[list[s
     rows). Each bucket falls in exactly one filter, so per-bucket results of the parts are final rows, and a
     sum over the parts is the range's sum. A step that is not a multiple of the unit, or a range without a
     whole bucket, gives the one plain filter."""
-    plain = "ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}"
     step = step_s * 1000
     lo, hi = -(-rng.start_ms // step) * step, rng.end_ms // step * step
     if step_s % UNIT_S[unit] or lo >= hi:
-        return [plain], {}
+        return [RANGE_FILTER], {}
     parts = [f"{unit} >= {{whole_lo:DateTime64(3, 'UTC')}} AND {unit} < {{whole_hi:DateTime64(3, 'UTC')}}"]
     if rng.start_ms < lo:
         parts.append("ts >= {start:DateTime64(3, 'UTC')} AND ts < {whole_lo:DateTime64(3, 'UTC')}")
@@ -404,11 +407,12 @@ def projection_states(store: Store, src: Source, projection: Projection) -> str 
 
 
 def split_minutes(rng: TimeRange) -> tuple[list[str], str | None, dict[str, Any]]:
-    """[start, end) as the filter on ``toStartOfMinute(ts)`` of its whole minutes (None when it has none) and the
-    filters on ``ts`` of the seconds before and after them, with their parameters (``whole_lo``, ``whole_hi``)."""
+    """[start, end) as the filter on ``toStartOfMinute(ts)`` of its whole minutes and the filters on ``ts`` of the
+    seconds before and after them, with their parameters (``whole_lo``, ``whole_hi``); a range without a whole
+    minute: ``([RANGE_FILTER], None, {})``."""
     lo, hi = -(-rng.start_ms // 60_000) * 60_000, rng.end_ms // 60_000 * 60_000
     if lo >= hi:
-        return ["ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}"], None, {}
+        return [RANGE_FILTER], None, {}
     edges = []
     if rng.start_ms < lo:
         edges.append("ts >= {start:DateTime64(3, 'UTC')} AND ts < {whole_lo:DateTime64(3, 'UTC')}")

@@ -13,6 +13,7 @@ from typing import Any
 from fleetlens.contract.schema import LEVELS
 from fleetlens.query.common import (
     LOOKUP,
+    RANGE_FILTER,
     SCAN,
     Limits,
     QueryError,
@@ -185,7 +186,7 @@ def search_events(store: Store, flt: EventFilter | None = None, *, start: Any = 
     if counts:
         count_clauses, count_params = _where(f, with_levels=False)
         projectable = not f.text and all(not getattr(f, name) for name in LIST_FILTERS if name not in PROJECTION_FILTERS)
-        parts, part_params = split_range(rng, 60) if projectable else ([count_clauses[0] + " AND " + count_clauses[1]], {})
+        parts, part_params = split_range(rng, 60) if projectable else ([RANGE_FILTER], {})
         branch = COUNTS_BRANCH.format(source=source, where=" AND ".join([*count_clauses[2:], "<time>"]))
         tables["counts"] = run(store, COUNTS_SQL.format(branches=union_over(branch, parts)),
                                count_params | rng.params() | part_params, limits, projections=projectable)
