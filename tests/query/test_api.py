@@ -43,8 +43,10 @@ def test_openapi_lists_every_route(api):
 
 def test_trace(api, loaded):
     action_id = loaded.query_scalar("SELECT action_id FROM events WHERE operation = 'buy' ORDER BY event_id LIMIT 1")
-    body = api.get(f"/trace/{action_id}").json()
+    response = api.get(f"/trace/{action_id}")
+    body = response.json()
     assert body["found"] and body["events"] and body["spans"] and body["elapsed_ms"] > 0
+    assert float(response.headers["X-Elapsed-Ms"]) == pytest.approx(body["elapsed_ms"], abs=0.001)
     stamps = [e["ts"] for e in body["events"]]
     assert stamps == sorted(stamps) and {e["action_id"] for e in body["events"]} == {action_id}
     missing = api.get("/trace/nope")
@@ -127,6 +129,8 @@ def test_load_generator_runs_every_family(api):
                       token=api.token).summary()
     assert set(result["families"]) == set(BUILDERS)
     assert all(f["errors"] == 0 and f["p99_ms"] >= f["p50_ms"] > 0 for f in result["families"].values())
+    # the server's own time (X-Elapsed-Ms) is inside each request's: so is every percentile of it
+    assert all(0 < f[f"server_p{q}_ms"] <= f[f"p{q}_ms"] for f in result["families"].values() for q in (50, 95, 99))
     # 40/s for 5 s, open loop: fewer go out when the machine is saturated (seen: 79 of 120 in 3 s)
     assert 100 <= result["requests"] <= 215
     with pytest.raises(ValueError, match="unknown query family"):

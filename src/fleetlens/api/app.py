@@ -62,8 +62,9 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     _errors(app)
     harden(app, store, settings)  # access control, limits, headers; /auth, /admin/tokens, /healthz, /readyz, /metrics
 
-    def answer(result: QueryResult) -> dict[str, Any]:
-        return result.to_json()
+    def answer(result: QueryResult) -> Any:
+        # the query's time also as a header, as the CSV/NDJSON exports give it (fleetlens load reads it)
+        return _JSON(result.to_json(), headers={"X-Elapsed-Ms": f"{result.elapsed_ms:.3f}"})
 
     @app.get("/health", summary="Liveness: the store answers")
     def health() -> dict[str, Any]:

@@ -75,9 +75,11 @@ def load(
         return
     table = Table(title=f"{summary['requests']:,} requests in {summary['seconds']} s ({summary['per_s']}/s), "
                   f"{clients} clients", title_justify="left")
-    for col in ("family", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+    for col in ("family", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "server p50",
+                "server p99"):
         table.add_column(col, justify="left" if col == "family" else "right")
     for name, f in summary["families"].items():
         table.add_row(name, str(f["requests"]), str(f["errors"]), str(f["per_s"]),
-                      *(str(f.get(k, "")) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")))
+                      *(str(f.get(k, "")) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "server_p50_ms",
+                                                    "server_p99_ms")))
     Console().print(table)

@@ -22,9 +22,14 @@ from fleetlens.workload.mix import BUILDERS, Context
 
 @dataclass
 class LoadResult:
-    """Latencies (ms) and error counts per family, and the wall time of the run."""
+    """Latencies (ms) and error counts per family, and the wall time of the run.
+
+    ``latencies`` are as the client sees them (request sent → answer read); ``server`` are the API's own
+    ``X-Elapsed-Ms`` (the query's time inside the server): the difference is HTTP, queueing and serialization.
+    """
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    server: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     seconds: float = 0.0
 
@@ -39,10 +44,19 @@ class LoadResult:
                 "per_s": round(lat.size / self.seconds, 2) if self.seconds else 0.0,
                 **({f"p{q}_ms": round(float(np.percentile(lat, q)), 2) for q in (50, 95, 99)} if lat.size else {}),
                 **({"max_ms": round(float(lat.max()), 2)} if lat.size else {}),
+                **_percentiles("server_", self.server.get(name, [])),
             }
         total = sum(f["requests"] for f in families.values())
         return {"seconds": round(self.seconds, 2), "requests": total,
                 "per_s": round(total / self.seconds, 2) if self.seconds else 0.0, "families": families}
+
+
+def _percentiles(prefix: str, values: list[float]) -> dict[str, float]:
+    """``{prefix}p50_ms``, p95 and p99 of ``values`` (none when empty)."""
+    if not values:
+        return {}
+    arr = np.array(values, dtype=float)
+    return {f"{prefix}p{q}_ms": round(float(np.percentile(arr, q)), 2) for q in (50, 95, 99)}
 
 
 def discover(client: httpx.Client, window_s: int = 3600) -> Context:
@@ -102,13 +116,17 @@ def run_load(url: str, mix: dict[str, float], rate: float, clients: int, duratio
                 path, params = BUILDERS[family](rng, ctx)
                 sent = time.perf_counter()
                 try:
-                    ok = http.get(path, params=params).status_code < 400
+                    response = http.get(path, params=params)
+                    ok = response.status_code < 400
+                    elapsed = response.headers.get("X-Elapsed-Ms")
                 except httpx.HTTPError:
-                    ok = False
+                    ok, elapsed = False, None
                 took = (time.perf_counter() - sent) * 1000
                 with lock:
                     if ok:
                         result.latencies[family].append(took)
+                        if elapsed is not None:
+                            result.server[family].append(float(elapsed))
                     else:
                         result.errors[family] += 1
 
