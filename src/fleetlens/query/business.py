@@ -29,6 +29,7 @@ from fleetlens.query.common import (
     split_range,
     table_source,
     time_range,
+    together,
     union_over,
 )
 from fleetlens.store.client import Store
@@ -108,8 +109,10 @@ def business_metrics(store: Store, *, start: Any = None, end: Any = None, interv
     params = {**rng.params(), "step": step_s * 1000, "limit": limits.max_rows}
     parts, part_params = split_range(rng, 60)
     branches = union_over(TOTALS_BRANCH.replace("{source}", source), parts)
-    totals = run(store, TOTALS_SQL.replace("{branches}", branches), params | part_params, limits)
     attempts = rollup_source(store, limits, PAYMENT_ATTEMPTS_ROLLUP, rng.start_ms, rng.end_ms)
-    retries = run(store, RETRIES_SQL.replace("{source}", attempts.sql), params, limits)
+    totals, retries = together(
+        lambda: run(store, TOTALS_SQL.replace("{branches}", branches), params | part_params, limits),
+        lambda: run(store, RETRIES_SQL.replace("{source}", attempts.sql), params, limits),
+    )
     totals = fill_buckets(totals, "bucket", rng, step_s, TOTAL_COLUMNS)
     return QueryResult({"totals": totals, "retries": retries}, rng, timer.ms(), {"interval_s": step_s, **sources_meta(src, attempts)})

@@ -11,9 +11,10 @@ import binascii
 import datetime as dt
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -279,6 +280,28 @@ def run(store: Store, sql: str, params: Mapping[str, Any], limits: Limits, *, la
     if nice:
         settings.append(f"os_thread_priority = {int(nice)}")
     return store.query_arrow(f"{sql}\nSETTINGS {', '.join(settings)}", params, timeout_s=limits.timeout_s)
+
+
+T = TypeVar("T")
+
+# Threads for the second and later queries of one answer (``together``); the first runs in the caller's.
+_TOGETHER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fleetlens-query")
+
+
+def together(*calls: Callable[[], T]) -> list[T]:
+    """The results of independent store queries of one answer, run at the same time.
+
+    The store releases the GIL while it works and a small query spends much of its time in one thread
+    (parsing, choosing parts), so two queries side by side take about the longer one's time instead of the
+    sum (business metrics on the 2-core machine, idle: p50 66–83 → 52–57 ms, the same CPU). The first call
+    runs in the calling thread; an error of any call is raised once all have finished.
+    """
+    futures = [_TOGETHER.submit(call) for call in calls[1:]]
+    try:
+        first = calls[0]()
+    finally:
+        wait(futures)  # none left running behind the answer, even when the first failed
+    return [first, *(f.result() for f in futures)]
 
 
 def events_source(store: Store, limits: Limits) -> str:

@@ -30,6 +30,7 @@ from fleetlens.query.common import (
     run,
     time_range,
     to_ms,
+    together,
     values,
 )
 from fleetlens.query.trace import EVENT_COLUMNS
@@ -181,15 +182,16 @@ def search_events(store: Store, flt: EventFilter | None = None, *, start: Any = 
         params |= {"cur_ts": from_ms(after[0]), "cur_id": after[1]}
     src = table_source(store, limits, "events", rng)
     source = src.sql
-    page = _newest_page(store, limits, rng, clauses, params, n, None if after is None else after[0])
-    tables = {"events": page}
+    calls = [lambda: _newest_page(store, limits, rng, clauses, params, n, None if after is None else after[0])]
     if counts:
         count_clauses, count_params = _where(f, with_levels=False)
         projectable = not f.text and all(not getattr(f, name) for name in LIST_FILTERS if name not in PROJECTION_FILTERS)
         parts, part_params = split_range(rng, 60) if projectable else ([RANGE_FILTER], {})
         branch = COUNTS_BRANCH.format(source=source, where=" AND ".join([*count_clauses[2:], "<time>"]))
-        tables["counts"] = run(store, COUNTS_SQL.format(branches=union_over(branch, parts)),
-                               count_params | rng.params() | part_params, limits, projections=projectable)
+        calls.append(lambda: run(store, COUNTS_SQL.format(branches=union_over(branch, parts)),
+                                 count_params | rng.params() | part_params, limits, projections=projectable))
+    page, *rest = together(*calls)
+    tables = {"events": page, **({"counts": rest[0]} if counts else {})}
     next_cursor = None
     if page.num_rows == n:
         last = page.slice(n - 1).to_pylist()[0]

@@ -24,6 +24,7 @@ from fleetlens.query.common import (
     split_range,
     table_source,
     time_range,
+    together,
     union_over,
 )
 from fleetlens.store.client import Store
@@ -79,9 +80,11 @@ def ingest_overview(store: Store, *, start: Any = None, end: Any = None, interva
     params = {**rng.params(), "step": step_s * 1000}
     ev_src, m_src = table_source(store, limits, "events", rng), table_source(store, limits, "metrics", rng)
     parts, part_params = split_range(rng, 60)
-    events = run(store, EVENTS_SQL.replace("{branches}", union_over(EVENTS_BRANCH.replace("{source}", ev_src.sql), parts)),
-                 params | part_params, limits)
-    metrics = run(store, METRICS_SQL.replace("{source}", m_src.sql), params, limits)
+    events_sql = EVENTS_SQL.replace("{branches}", union_over(EVENTS_BRANCH.replace("{source}", ev_src.sql), parts))
+    events, metrics = together(
+        lambda: run(store, events_sql, params | part_params, limits),
+        lambda: run(store, METRICS_SQL.replace("{source}", m_src.sql), params, limits),
+    )
     filled = pl.from_arrow(fill_buckets(events, "bucket", rng, step_s, COLUMNS[:4]))
     filled = filled.join(pl.from_arrow(fill_buckets(metrics, "bucket", rng, step_s, ("metrics",))), on="bucket")
     filled = filled.with_columns(

@@ -33,6 +33,7 @@ from fleetlens.query.common import (
     split_range,
     table_source,
     time_range,
+    together,
     union_of_states,
     union_over,
     values,
@@ -192,12 +193,14 @@ def resources(store: Store, *, group: str = "host", hosts: list[str] | None = No
         filters += " AND service IN {services:Array(String)}"
         params["services"] = svc
     msrc, esrc = table_source(store, limits, "metrics", rng), table_source(store, limits, "events", rng)
-    res = run(store, _fill(RESOURCES_SQL, group=group, filters=filters, source=msrc.sql), params, limits)
     unit = QUARTER if step_s % UNIT_S[QUARTER] == 0 else MINUTE
     parts, part_params = split_range(rng, step_s, unit)
     branch = _fill(ACTIVE_BRANCH, bucket=bucket_of(unit), source=esrc.sql)
     active_sql = ACTIVE_SQL.replace("<branches>", union_over(branch, parts))
-    active = run(store, active_sql, params | part_params, limits)
+    res, active = together(
+        lambda: run(store, _fill(RESOURCES_SQL, group=group, filters=filters, source=msrc.sql), params, limits),
+        lambda: run(store, active_sql, params | part_params, limits),
+    )
     active = fill_buckets(active, "bucket", rng, step_s, ("active_users",))
     return QueryResult({"resources": res, "active_users": active}, rng, timer.ms(), {"interval_s": step_s, "group": group, **sources_meta(msrc, esrc)})
 

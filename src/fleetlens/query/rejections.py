@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetlens.query.common import LOOKUP, Limits, QueryResult, Timer, run, sources_meta, table_source, time_range
+from fleetlens.query.common import (
+    LOOKUP,
+    Limits,
+    QueryResult,
+    Timer,
+    run,
+    sources_meta,
+    table_source,
+    time_range,
+    together,
+)
 from fleetlens.store.client import Store
 
 BY_FIELD_SQL = """
@@ -33,7 +43,9 @@ def rejection_counts(store: Store, *, start: Any = None, end: Any = None, limit:
     rng = time_range(start, end, limits)
     params = {**rng.params(), "limit": limits.limit(limit)}
     src = table_source(store, limits, "rejections", rng)
-    by_field = run(store, BY_FIELD_SQL.replace("<source>", src.sql), params, limits, lane=LOOKUP)
-    by_reason = run(store, BY_REASON_SQL.replace("<source>", src.sql), params, limits, lane=LOOKUP)
+    by_field, by_reason = together(
+        lambda: run(store, BY_FIELD_SQL.replace("<source>", src.sql), params, limits, lane=LOOKUP),
+        lambda: run(store, BY_REASON_SQL.replace("<source>", src.sql), params, limits, lane=LOOKUP),
+    )
     total = sum(by_field.column("rejections").to_pylist()) if by_field.num_rows else 0
     return QueryResult({"by_field": by_field, "by_reason": by_reason}, rng, timer.ms(), {"total": total, **sources_meta(src)})
