@@ -55,9 +55,10 @@ class Batch:
 def estimate_events(delivery: Delivery) -> int:
     """Events in a delivery, counted as lines (cheap; blank lines make it an overestimate).
 
-    One C-level join and count instead of a Python step per payload.
+    Counted payload by payload: joining them first copied the whole delivery (megabytes) while holding the
+    GIL, which an API request in the same process then waited for (a third of the GIL's time under ingest).
     """
-    return b"\n".join(delivery.payloads).count(b"\n") + 1 if delivery.payloads else 0
+    return sum(payload.count(b"\n") for payload in delivery.payloads) + len(delivery.payloads)
 
 
 def drop_repeated_ids(table: pa.Table) -> tuple[pa.Table, int]:
