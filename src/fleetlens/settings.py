@@ -149,10 +149,11 @@ class QuerySettings(_Group):
         "store runs (ClickHouse ignores it otherwise: `cap_add: [SYS_NICE]` in compose).",
     )
     scan_nice: int = Field(
-        -5, ge=-20, le=19,
+        -10, ge=-20, le=19,
         description="Linux nice value of the store threads running scans (aggregates, level counts, free-text search). "
-        "Below 0 (default −5, above lookups' −10) dashboards' aggregates get a core ahead of ingest and merges "
-        "(ingest at 100k events/s on 2 cores kept its rate: measured in docs/benchmarks.md); above 0 scans give "
+        "Below 0 (default −10, as lookups, which still pause scans) dashboards' aggregates get a core ahead of "
+        "ingest and merges (ingest at 100k events/s on 2 cores kept its rate: measured in docs/benchmarks.md); "
+        "above 0 scans give "
         "way to ingest (ingest keeps its rate, dashboards wait). Needs CAP_SYS_NICE where the store runs "
         "(ClickHouse ignores it otherwise).",
     )

@@ -17,7 +17,7 @@ def test_lookups_take_precedence_over_scans_and_each_lane_runs_at_its_nice_value
     store = loaded
     assert in_effect(store, LOOKUP) == {"priority": 1, "nice": -10}
     assert in_effect(store, LOOKUP, Limits(lookup_nice=0)) == {"priority": 1, "nice": 0}
-    assert in_effect(store, SCAN) == {"priority": 2, "nice": -5}
+    assert in_effect(store, SCAN) == {"priority": 2, "nice": -10}
     assert in_effect(store, SCAN, Limits(scan_nice=0)) == {"priority": 2, "nice": 0}
     assert in_effect(store, SCAN, Limits(scan_nice=19)) == {"priority": 2, "nice": 19}
     # the connection's own settings are untouched afterwards

@@ -49,7 +49,7 @@ class Limits:
     final: bool = False
     archive: Any = None  # a fleetlens.archive.reader.ArchiveView: ranges reaching archived days read them too
     lookup_nice: int = -10  # nice value of lookups' threads (see run)
-    scan_nice: int = -5  # nice value of scans' threads
+    scan_nice: int = -10  # nice value of scans' threads
 
     @classmethod
     def from_settings(cls, s: QuerySettings, archive: Any = None) -> Limits:
@@ -264,7 +264,7 @@ def run(store: Store, sql: str, params: Mapping[str, Any], limits: Limits, *, la
     ``SCAN``: one reading a whole range (aggregates, counts, free-text search). While a lookup runs,
     ClickHouse pauses scans (query ``priority`` 1 before 2). Lookups' threads run at nice
     ``limits.lookup_nice`` (below 0: ahead of ingest and merges on busy cores), scans' at
-    ``limits.scan_nice`` (−5: also ahead of ingest, behind lookups); settings.query sets both.
+    ``limits.scan_nice`` (−10: also ahead of ingest); settings.query sets both.
     """
     # max_result_rows guards any query whose own LIMIT is missing or larger; 'break' returns what
     # fits instead of failing, and the query's LIMIT keeps results exact below it.
