@@ -42,7 +42,7 @@ class LoadResult:
                 "requests": int(lat.size) + self.errors.get(name, 0),
                 "errors": self.errors.get(name, 0),
                 "per_s": round(lat.size / self.seconds, 2) if self.seconds else 0.0,
-                **({f"p{q}_ms": round(float(np.percentile(lat, q)), 2) for q in (50, 95, 99)} if lat.size else {}),
+                **_percentiles("", self.latencies.get(name, [])),
                 **({"max_ms": round(float(lat.max()), 2)} if lat.size else {}),
                 **_percentiles("server_", self.server.get(name, [])),
             }
