@@ -14,10 +14,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::os::raw::{c_int, c_void};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::ffi;
+use pyo3::types::{PyDict, PyList};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 const SRC_ATTRS: i8 = 1; // from the event's "attrs" object
@@ -380,28 +382,83 @@ impl Col {
         }
     }
 
-    /// [type, length, null count, validity bitmap or None, value buffers...] (buffers as bytes).
-    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// [type, length, null count, validity bitmap or None, value buffers...]; the buffers are
+    /// `Buffer`s: the column's own memory, handed over without a copy.
+    fn into_py(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        let (kind, valid, buffers): (&str, Bits, Vec<Owned>) = match self {
+            Col::Str { valid, offsets, data } => ("string", valid, vec![Owned::I32(offsets), Owned::U8(data)]),
+            Col::I64 { valid, values } => ("int64", valid, vec![Owned::I64(values)]),
+            Col::F64 { valid, values } => ("float64", valid, vec![Owned::F64(values)]),
+            Col::I8 { valid, values } => ("int8", valid, vec![Owned::I8(values)]),
+            Col::Bool { valid, values } => ("bool", valid, vec![Owned::U8(values.bytes)]),
+        };
+        let (len, zeros) = (valid.len, valid.zeros);
+        let validity = (zeros > 0).then(|| Buffer { data: Owned::U8(valid.bytes) });
+        let mut out: Vec<Bound<'_, PyAny>> = vec![
+            kind.into_pyobject(py)?.into_any(),
+            len.into_pyobject(py)?.into_any(),
+            zeros.into_pyobject(py)?.into_any(),
+            validity.into_pyobject(py)?.into_any(),
+        ];
+        for data in buffers {
+            out.push(Bound::new(py, Buffer { data })?.into_any());
+        }
+        Ok(PyList::new(py, out)?.into_any())
+    }
+}
+
+/// A column buffer's memory as Rust allocated it (kept typed so it is freed with its own layout).
+enum Owned {
+    U8(Vec<u8>),
+    I8(Vec<i8>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F64(Vec<f64>),
+}
+
+impl Owned {
+    fn bytes(&self) -> &[u8] {
         fn raw<T: Copy>(v: &[T]) -> &[u8] {
             // SAFETY: plain-old-data numbers viewed as their little-endian bytes (x86/ARM LE).
             unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
         }
-        let (kind, valid, buffers): (&str, &Bits, Vec<&[u8]>) = match self {
-            Col::Str { valid, offsets, data } => ("string", valid, vec![raw(offsets), data]),
-            Col::I64 { valid, values } => ("int64", valid, vec![raw(values)]),
-            Col::F64 { valid, values } => ("float64", valid, vec![raw(values)]),
-            Col::I8 { valid, values } => ("int8", valid, vec![raw(values)]),
-            Col::Bool { valid, values } => ("bool", valid, vec![&values.bytes]),
+        match self {
+            Owned::U8(v) => v,
+            Owned::I8(v) => raw(v),
+            Owned::I32(v) => raw(v),
+            Owned::I64(v) => raw(v),
+            Owned::F64(v) => raw(v),
+        }
+    }
+}
+
+/// Read-only bytes owned by the extension, exported through the buffer protocol, so
+/// `pyarrow.py_buffer` and `numpy.frombuffer` wrap the parser's memory instead of copying it
+/// (a copy made while holding the GIL: megabytes per call, which stalled every other thread).
+#[pyclass(frozen, module = "fleetlens_native")]
+struct Buffer {
+    data: Owned,
+}
+
+#[pymethods]
+impl Buffer {
+    fn __len__(&self) -> usize {
+        self.data.bytes().len()
+    }
+
+    /// # Safety
+    /// Called by CPython with a valid `view`; the exporter (`slf`) outlives the view because
+    /// `PyBuffer_FillInfo` stores a new reference to it in `view.obj`.
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        let bytes = slf.get().data.bytes();
+        // readonly = 1: a request for a writable buffer fails with BufferError
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(view, slf.as_ptr(), bytes.as_ptr() as *mut c_void, bytes.len() as ffi::Py_ssize_t, 1, flags)
         };
-        let validity = (valid.zeros > 0).then(|| PyBytes::new(py, &valid.bytes));
-        let mut out: Vec<Bound<'py, PyAny>> = vec![
-            kind.into_pyobject(py)?.into_any(),
-            valid.len.into_pyobject(py)?.into_any(),
-            valid.zeros.into_pyobject(py)?.into_any(),
-            validity.into_pyobject(py)?.into_any(),
-        ];
-        out.extend(buffers.into_iter().map(|b| PyBytes::new(py, b).into_any()));
-        Ok(PyList::new(py, out)?.into_any())
+        if rc == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
     }
 }
 
@@ -523,7 +580,7 @@ fn as_i64s(name: &str, b: &[u8]) -> PyResult<Vec<i64>> {
 /// `rows[k]`, with the contract's `fields` (name, wire type) in order, on up to `threads` threads.
 ///
 /// Returns a list of parts, each a dict: `rows` and `attrs` (lists of column buffers, see
-/// `Col::to_py`) and `punted` (int64 bytes: the rows this path leaves to the reference path).
+/// `Col::into_py`) and `punted` (a `Buffer` of int64: the rows this path leaves to the reference path).
 /// The GIL is released while parsing.
 #[pyfunction]
 #[pyo3(signature = (fields, buf, starts, ends, rows, threads=1))]
@@ -568,24 +625,20 @@ fn parse_lines<'py>(
             return Err(PyValueError::new_err("a column outgrew 2 GiB: decode fewer lines per call"));
         }
         let d = PyDict::new(py);
-        let cols = |cs: &[Col]| -> PyResult<Bound<'py, PyList>> {
-            PyList::new(py, cs.iter().map(|c| c.to_py(py)).collect::<PyResult<Vec<_>>>()?)
+        let cols = |cs: Vec<Col>| -> PyResult<Bound<'py, PyList>> {
+            PyList::new(py, cs.into_iter().map(|c| c.into_py(py)).collect::<PyResult<Vec<_>>>()?)
         };
-        d.set_item("rows", cols(&part.rows)?)?;
-        d.set_item("attrs", cols(&part.attrs)?)?;
-        d.set_item("punted", PyBytes::new(py, as_bytes_i64(&part.punted)))?;
+        d.set_item("rows", cols(part.rows)?)?;
+        d.set_item("attrs", cols(part.attrs)?)?;
+        d.set_item("punted", Bound::new(py, Buffer { data: Owned::I64(part.punted) })?)?;
         out.append(d)?;
     }
     Ok(out)
 }
 
-fn as_bytes_i64(v: &[i64]) -> &[u8] {
-    // SAFETY: i64s viewed as their little-endian bytes.
-    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
-}
-
 #[pymodule]
 fn fleetlens_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_lines, m)?)?;
+    m.add_class::<Buffer>()?;
     Ok(())
 }

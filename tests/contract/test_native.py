@@ -129,3 +129,36 @@ def test_a_call_split_across_threads_keeps_order_and_punts_in_every_part() -> No
     assert as_comparable(native) == as_comparable(decode_payloads_reference(payloads))
     assert len(native.rejections) == len(range(0, 30_000, 997))
     assert as_comparable(decode_payloads(payloads)) == as_comparable(native)  # native is the default
+
+
+def test_columns_are_the_parsers_own_memory_read_only_and_outlive_the_call() -> None:
+    """The extension hands its column memory to Arrow without a copy (a copy under the GIL stalled other
+    threads); the buffers refuse writes and stay valid once everything but the table is gone."""
+    import ctypes
+    import gc
+
+    import fleetlens_native
+
+    lines = [log(',"attrs":{"k":%d}' % i) for i in range(5000)]
+    index = index_lines([b"\n".join(lines)])
+    parts = fleetlens_native.parse_lines(nativepath._FIELDS, index.buf,
+                                         np.asarray(index.starts, np.int64).tobytes(),
+                                         np.asarray(index.ends, np.int64).tobytes(),
+                                         np.arange(len(lines), dtype=np.int64).tobytes(), 2)
+    _, _, _, _, *buffers = parts[0]["rows"][0]  # the _row column: int64 values
+    assert all(isinstance(b, fleetlens_native.Buffer) for b in buffers)  # not a bytes copy
+    view = memoryview(buffers[0])
+    assert view.readonly and view.nbytes == len(buffers[0]) == 8 * len(np.frombuffer(buffers[0], np.int64))
+    with pytest.raises(TypeError):
+        view[0] = 1
+    with pytest.raises(TypeError, match="not writable"):  # a request for a writable buffer is refused
+        ctypes.c_char.from_buffer(buffers[0])
+    view.release()
+    batch, punted = nativepath.parse_lines(index, np.arange(len(lines)))
+    expected = decode_payloads_reference([b"\n".join(lines)])
+    del parts, buffers, index
+    gc.collect()
+    assert len(punted) == 0 and batch.rows.num_rows == 5000
+    table = decode_payloads_native([b"\n".join(lines)])
+    gc.collect()
+    assert as_comparable(table) == as_comparable(expected)

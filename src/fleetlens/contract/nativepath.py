@@ -5,7 +5,9 @@ It reads the clean-looking lines of a decode call with serde_json into the raw s
 cannot decode exactly as the reference path would: not an object, a wrong JSON type, a duplicate
 key, a number that may have lost precision, bad JSON of any kind. Those lines go to the
 reference path, which gives the verdict and the reason, so this path never accepts what the
-reference rejects (the differential tests hold them equal).
+reference rejects (the differential tests hold them equal). The columns come back as the
+extension's own memory (``fleetlens_native.Buffer``, read-only, exported through the buffer
+protocol), which ``pyarrow.py_buffer`` wraps without copying.
 
 ``scripts/setup.sh`` builds the extension from ``native/`` (cargo, crates.io). Where it is not
 installed, ``AVAILABLE`` is False and the decoder uses the Arrow fast path (``fastpath.py``).
