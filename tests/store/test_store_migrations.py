@@ -100,9 +100,11 @@ def test_events_stored_before_the_minute_projection_get_it(tmp_path):
         ensure_schema(s, MIGRATIONS[:3])
         s.insert_arrow("events", decode_payloads(generate_payloads(5000, seed=3)).events)
         assert "PROJECTION" not in s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
-        assert ensure_schema(s) == [4, 5, 6, 7, 8]
+        assert "min_compress_block_size" not in s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
+        assert ensure_schema(s) == [4, 5, 6, 7, 8, 9]
         ddl = s.query_scalar("SELECT create_table_query FROM system.tables WHERE name = 'events'")
         assert "PROJECTION events_1m" in ddl and "PROJECTION active_1m" in ddl and "PROJECTION active_15m" in ddl
+        assert "min_compress_block_size = 8192" in ddl  # migration 9: parts written from now on use 8 KB blocks
         deadline = time.monotonic() + 60
         while s.query_scalar("SELECT count() FROM system.mutations WHERE table = 'events' AND NOT is_done") and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -143,7 +145,7 @@ def test_users_hash_column_added_to_an_existing_rollup(tmp_path):
         ensure_schema(s, MIGRATIONS[:7])
         events = decode_payloads(generate_payloads(4000, seed=4)).events
         s.insert_arrow("events", events.slice(0, 2000))
-        assert ensure_schema(s) == [8]
+        assert ensure_schema(s) == [8, 9]
         s.insert_arrow("events", events.slice(2000))  # through the old view: the column's DEFAULT fills it
         check = ("SELECT count() AS n, countIf(user_hash = reinterpretAsUInt128(sipHash128(user_id))) AS ok, "
                  "uniqExact(user_hash) = uniqExact(user_id) AS same FROM users_1m")

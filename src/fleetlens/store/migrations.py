@@ -29,6 +29,7 @@ from fleetlens.store.tables import (
     render_action_index,
     render_add_column,
     render_add_projections,
+    render_modify_settings,
     render_rollup,
     render_migrations_table,
 )
@@ -69,6 +70,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               lambda ctx: render_add_projections(EVENTS_TABLE, ctx, names=(EVENTS_USERS_QUARTER_PROJECTION.name,))),
     Migration(8, "users_1m.user_hash: the users' SipHash128 stored, counted instead of hashing user_id per query",
               lambda ctx: render_add_column(USERS_1M_TABLE, ctx, "user_hash")),
+    Migration(9, "events: 8 KB compression blocks (parts written from now on), so a trace decompresses less",
+              lambda ctx: render_modify_settings(EVENTS_TABLE, ctx, ("min_compress_block_size",))),
 )
 
 
