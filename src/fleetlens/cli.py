@@ -182,7 +182,8 @@ def status(
 def bench_ingest(
     events: int = typer.Option(1_000_000, "--events", help="Events in the batched case."),
     single_messages: int = typer.Option(
-        200_000, "--single-messages", help="Messages (= events) in the 1-event-per-message case."
+        1_000_000, "--single-messages", help="Messages (= events) in the 1-event-per-message case (several "
+        "ingest batches, so reading, decoding and storing overlap as they do in steady state)."
     ),
     batch: int = typer.Option(100, "--batch", help="Events per NDJSON message in the batched case."),
     rounds: int = typer.Option(3, "--rounds", help="Rounds per case; medians are reported."),
