@@ -165,7 +165,8 @@ EVENTS_TABLE = TableDef(
     # a ReplacingMergeTree takes projections only when told what merges do with them: rebuild from the
     # merged (deduplicated) rows. 8 KB compression blocks instead of 64 KB: a trace reads ~20 rows spread over
     # a few granules, and decompressing each small column's 64 KB block around them was most of its cost
-    # (events query p50 13.4 -> 10.9 ms; scans, inserts and size unchanged: docs/benchmarks.md, "Queries").
+    # (idle, the events query's p50 13.4 -> 10.9 ms; scans, inserts and size unchanged; under ingest the gain is
+    # inside the noise: docs/benchmarks.md, "Queries").
     settings=(("index_granularity", "8192"), ("deduplicate_merge_projection_mode", "'rebuild'"),
               ("min_compress_block_size", "8192")),
 )
@@ -407,8 +408,8 @@ def render_add_projections(table: TableDef, ctx: RenderContext, materialize: boo
     if not projections:
         return []
     target = f"`{ctx.database}`.`{local_name(table, ctx)}`{_on_cluster(ctx)}"
-    settings = [f"{k} = {v}" for k, v in table.settings if k in PROJECTION_SETTINGS]
-    out = [f"ALTER TABLE {target} MODIFY SETTING " + ", ".join(settings)] if settings else []
+    settings = tuple(k for k, _ in table.settings if k in PROJECTION_SETTINGS)
+    out = render_modify_settings(table, ctx, settings) if settings else []
     for projection in projections:
         out.append(f"ALTER TABLE {target} ADD PROJECTION IF NOT EXISTS {projection.ddl()}")
         if materialize:
