@@ -64,20 +64,21 @@ class LineIndex:
 
 def index_lines(payloads: Sequence[bytes]) -> LineIndex:
     """Join ``payloads`` and locate, attribute and classify every line."""
+    if not len(payloads):
+        none = np.empty(0, dtype=np.int64)
+        return LineIndex(b"", none, none, none, none, np.empty(0, dtype=np.int8))
     buf = b"\n".join(payloads)  # any bytes-like payloads; no per-payload copy
-    sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
-    if int(sizes.sum()) + max(len(payloads) - 1, 0) != len(buf):  # a payload whose len is not its size
-        payloads = [bytes(p) for p in payloads]
-        sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
     view = np.frombuffer(buf, dtype=np.uint8)
     newlines = find_byte(view, 0x0A)
     starts = np.concatenate(([0], newlines + 1)).astype(np.int64)
     ends = np.concatenate((newlines, [len(buf)])).astype(np.int64)
-
-    msg_starts = np.concatenate(([0], np.cumsum(sizes + 1)[:-1])) if len(payloads) else sizes
-    message = np.searchsorted(msg_starts, starts, side="right") - 1
-    first_line = np.searchsorted(starts, msg_starts)
-    line_no = np.arange(len(starts), dtype=np.int64) - first_line[message]
+    if len(starts) == len(payloads):
+        # The join's separators are the only newlines: line i is payload i (one event per message, the
+        # common case). Skips sizing every payload, a Python call each (~35 ms per 200k payloads).
+        message = np.arange(len(payloads), dtype=np.int64)
+        line_no = np.zeros(len(payloads), dtype=np.int64)
+    else:
+        message, line_no = _attribute(payloads, len(buf), starts)
 
     # Drop a trailing "\r" (CRLF) from every line's extent.
     nonempty = ends > starts
@@ -104,6 +105,18 @@ def index_lines(payloads: Sequence[bytes]) -> LineIndex:
     _mark_bad_utf8(buf, starts, ends, state)
     _mark_suspicious(buf, view, starts, state)
     return LineIndex(buf, starts, ends, message, line_no, state)
+
+
+def _attribute(payloads: Sequence[bytes], size: int, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The payload index and the line number inside it of every line starting at ``starts``."""
+    sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
+    if int(sizes.sum()) + max(len(payloads) - 1, 0) != size:  # a payload whose len is not its size
+        payloads = [bytes(p) for p in payloads]
+        sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
+    msg_starts = np.concatenate(([0], np.cumsum(sizes + 1)[:-1])) if len(payloads) else sizes
+    message = np.searchsorted(msg_starts, starts, side="right") - 1
+    first_line = np.searchsorted(starts, msg_starts)
+    return message, np.arange(len(starts), dtype=np.int64) - first_line[message]
 
 
 def find_byte(view: np.ndarray, byte: int) -> np.ndarray:
