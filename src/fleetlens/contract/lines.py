@@ -113,7 +113,7 @@ def _attribute(payloads: Sequence[bytes], size: int, starts: np.ndarray) -> tupl
     if int(sizes.sum()) + max(len(payloads) - 1, 0) != size:  # a payload whose len is not its size
         payloads = [bytes(p) for p in payloads]
         sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
-    msg_starts = np.concatenate(([0], np.cumsum(sizes + 1)[:-1])) if len(payloads) else sizes
+    msg_starts = np.concatenate(([0], np.cumsum(sizes + 1)[:-1]))
     message = np.searchsorted(msg_starts, starts, side="right") - 1
     first_line = np.searchsorted(starts, msg_starts)
     return message, np.arange(len(starts), dtype=np.int64) - first_line[message]
